@@ -1,0 +1,1 @@
+"""Detectors, backbones, datasets, training, inference, comparison and the CLI."""

@@ -1,0 +1,356 @@
+"""Typed configuration: YAML files with ``_base_`` inheritance, ``--set`` overrides, dataclasses.
+
+A config file may name ``_base_: path`` (relative to that file, or a list of
+paths merged in order); mappings merge deeply, anything else replaces. After
+the merge and the ``--set key=value`` overrides (values parsed as YAML), the
+tree is validated into :class:`Config`. An unknown or mistyped key raises
+``InputError`` naming the file that set it and the nearest known key.
+
+Configuration flows from here into builders as plain arguments; library parts
+never read a config object themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from eval.errors import InputError
+
+Rung = Literal["regression", "sliding_window", "rcnn", "fast_rcnn", "faster_rcnn"]
+
+
+@dataclass
+class DataConfig:
+    """Where the images are and how they are fed to a model."""
+
+    root: str = "runs/synth"
+    train_split: str = "train"
+    val_split: str = "test"
+    test_split: str = "test"
+    image_size: int = 128  # images are resized so that the short side is this many pixels
+    max_size: int = 128  # ... and the long side at most this many
+    flip: bool = True  # random horizontal flips in training
+    workers: int = 0  # DataLoader worker processes
+
+
+@dataclass
+class BackboneConfig:
+    """The shared feature extractor; every rung of a comparison uses the same one."""
+
+    name: str = "tiny"
+    weights: str | None = None  # null, a local state-dict path, or "imagenet"
+    width: int = 32  # base channel width (tiny only)
+    trainable_layers: int = 5  # torchvision backbones: how many stages are fine-tuned
+    norm: Literal["batch", "frozen_batch", "group", "none"] = "batch"
+
+
+@dataclass
+class AnchorConfig:
+    sizes: list[list[int]] = field(default_factory=lambda: [[16, 32, 64]])  # one list per feature map
+    aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+
+
+@dataclass
+class RPNConfig:
+    """Region proposal network (torchvision's RegionProposalNetwork)."""
+
+    anchors: AnchorConfig = field(default_factory=AnchorConfig)
+    pre_nms_top_n_train: int = 600
+    post_nms_top_n_train: int = 300
+    pre_nms_top_n_test: int = 300
+    post_nms_top_n_test: int = 150
+    nms_thresh: float = 0.7
+    fg_iou_thresh: float = 0.7
+    bg_iou_thresh: float = 0.3
+    batch_size_per_image: int = 256
+    positive_fraction: float = 0.5
+    score_thresh: float = 0.0
+
+
+@dataclass
+class RoIHeadConfig:
+    """The region classifier shared by Fast and Faster R-CNN (and the crop-based rungs' head)."""
+
+    roi_op: Literal["roi_pool", "roi_align", "roi_align_matmul"] = "roi_align_matmul"
+    output_size: int = 7
+    sampling_ratio: int = 2
+    representation_size: int = 128  # width of the two-layer MLP head
+    fg_iou_thresh: float = 0.5
+    bg_iou_thresh_hi: float = 0.5
+    bg_iou_thresh_lo: float = 0.0  # Fast R-CNN paper: 0.1
+    batch_size_per_image: int = 64
+    positive_fraction: float = 0.25
+    bbox_reg_weights: list[float] = field(default_factory=lambda: [10.0, 10.0, 5.0, 5.0])
+
+
+@dataclass
+class ProposalsConfig:
+    """Precomputed proposal sources (Selective Search, sliding windows) and their cache."""
+
+    method: Literal["selective_search", "sliding_window", "none"] = "none"
+    mode: Literal["fast", "quality"] = "fast"
+    cache_dir: str | None = None  # default: <data.root>/proposals/<method>-<mode>
+    compute: bool = True  # compute a missing cache on demand; false = error
+    max_side: int | None = None
+    min_size: int = 4
+    top_n_train: int = 2000
+    top_n_test: int = 2000
+    # sliding windows
+    scales: list[float] = field(default_factory=lambda: [16.0, 32.0, 64.0])
+    ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    stride: float = 8.0
+
+
+@dataclass
+class ModelConfig:
+    """Which rung, on which backbone, with which parts."""
+
+    rung: Rung = "faster_rcnn"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    rpn: RPNConfig = field(default_factory=RPNConfig)
+    roi_head: RoIHeadConfig = field(default_factory=RoIHeadConfig)
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 1000
+    batch_size: int = 8
+    lr: float = 1e-3
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_iterations: int = 50
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    steps: list[int] = field(default_factory=list)  # step schedule: iterations where lr drops by gamma
+    gamma: float = 0.1
+    grad_clip: float | None = 10.0
+    checkpoint_every: int = 200
+    val_every: int = 0  # 0 = validate only at the end
+    log_every: int = 10
+    amp: bool = True  # used on CUDA only
+
+
+@dataclass
+class TestConfig:
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_image: int = 100
+    protocol: Literal["voc07", "voc12", "coco"] = "voc12"
+    batch_size: int = 8
+
+
+@dataclass
+class Config:
+    """Everything a run needs. ``classes`` defaults to the dataset's own class list."""
+
+    seed: int = 0
+    classes: list[str] | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    proposals: ProposalsConfig = field(default_factory=ProposalsConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read config ({exc.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(path, f"invalid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(path, "a config file must hold a mapping at the top level")
+    return data
+
+
+def _merge(base: dict, over: dict, origins: dict, source: str, prefix: str = "") -> dict:
+    """Deep-merge ``over`` into a copy of ``base``, recording which source set each key."""
+    out = dict(base)
+    for key, value in over.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, origins, source, dotted + ".")
+        else:
+            out[key] = value
+            origins[dotted] = source
+            if isinstance(value, dict):
+                _record(value, origins, source, dotted + ".")
+    return out
+
+
+def _record(tree: dict, origins: dict, source: str, prefix: str) -> None:
+    for key, value in tree.items():
+        origins[f"{prefix}{key}"] = source
+        if isinstance(value, dict):
+            _record(value, origins, source, f"{prefix}{key}.")
+
+
+def load_tree(path: str | Path, origins: dict | None = None, _seen: tuple = ()) -> dict:
+    """The merged YAML tree of ``path`` and its ``_base_`` chain (no validation)."""
+    path = Path(path).resolve()
+    origins = {} if origins is None else origins
+    if path in _seen:
+        raise InputError(path, "_base_ chain loops back to this file")
+    data = _read_yaml(path)
+    bases = data.pop("_base_", [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise InputError(path, "_base_ must be a path or a list of paths")
+    merged: dict = {}
+    for base in bases:
+        base_path = (path.parent / base).resolve()
+        if not base_path.is_file():
+            raise InputError(path, f"_base_ file not found: {base}")
+        merged = _merge(merged, load_tree(base_path, origins, _seen + (path,)), {}, "")
+    return _merge(merged, data, origins, str(path))
+
+
+def apply_overrides(tree: dict, overrides: list[str], origins: dict) -> dict:
+    """Apply ``key.sub=value`` strings (values parsed as YAML) to the tree."""
+    for item in overrides:
+        if "=" not in item:
+            raise InputError(None, f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        patch: dict = {}
+        node = patch
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+        tree = _merge(tree, patch, origins, f"--set {key}")
+    return tree
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, origins: dict) -> Any:
+    def fail(msg: str):
+        src = origins.get(key) or _nearest_origin(key, origins)
+        raise InputError(src, msg)
+
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            fail(f"{key} must be a mapping, got {type(value).__name__}")
+        return _build(tp, value, key + ".", origins)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            fail(f"{key} must be one of {_type_name(tp)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _convert(value, arg, key, origins)
+            except InputError as exc:
+                errors.append(exc)
+        fail(f"{key} must be {_type_name(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is not None:
+            fail(f"{key} must be null")
+        return None
+    if tp is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            fail(f"{key} must be a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(v, item_tp, f"{key}[{i}]", origins) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            fail(f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail(f"{key} must be a whole number, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            fail(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} for {key}")
+
+
+def _nearest_origin(key: str, origins: dict) -> str | None:
+    while "." in key:
+        key = key.rsplit(".", 1)[0].split("[")[0]
+        if key in origins:
+            return origins[key]
+    return next(iter(origins.values()), None)
+
+
+def _build(cls: type, tree: dict, prefix: str, origins: dict):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+            hint = f" — did you mean {prefix}{close[0]}?" if close else f" (known: {', '.join(names)})"
+            raise InputError(origins.get(dotted) or _nearest_origin(dotted, origins), f"unknown key {dotted}{hint}")
+        kwargs[key] = _convert(value, hints[key], dotted, origins)
+    return cls(**kwargs)
+
+
+def config_from_tree(tree: dict, origins: dict | None = None) -> Config:
+    """Validate a plain (already merged) tree into a :class:`Config`."""
+    return _build(Config, tree, "", origins or {})
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load, merge, override and validate a config file (``None``: the defaults)."""
+    origins: dict = {}
+    tree = load_tree(path, origins) if path is not None else {}
+    tree = apply_overrides(tree, list(overrides), origins)
+    return config_from_tree(tree, origins)
+
+
+def config_to_dict(config: Config) -> dict:
+    """The config as plain data (for checkpoints, metrics.json and ``model.pt``)."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,1 @@
+"""Proposal sources: sliding windows, Selective Search, the RPN, and the proposal cache."""
