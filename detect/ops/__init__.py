@@ -1,0 +1,1 @@
+"""Tensor operations the detectors share (crop-and-warp, RoI pooling variants)."""
