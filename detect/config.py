@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from typing import Any, Literal
 import yaml
 
 from eval.errors import InputError
+
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 Rung = Literal["regression", "sliding_window", "rcnn", "fast_rcnn", "faster_rcnn"]
 
@@ -110,6 +113,37 @@ class ProposalsConfig:
 
 
 @dataclass
+class RegressionConfig:
+    """The regression rung's global-pool head (issue 6)."""
+
+    class_agnostic: bool = False  # one box for every class, or one box per class
+    target: Literal["largest", "first"] = "largest"  # the one object per image the box is trained on
+    topk: int = 1  # detections per image at test time: its top-k classes, all with the one box
+    representation_size: int = 128
+
+
+@dataclass
+class CropHeadConfig:
+    """Crop-and-warp region classifier of the sliding_window and rcnn rungs (issue 6)."""
+
+    size: int = 227  # side of the warped crops (R-CNN: 227 for ~500 px images)
+    context_pad: float = 16.0  # context pixels per side at the warped scale (R-CNN: 16 of 227)
+    pool_size: int = 3  # the backbone's map on a crop is average-pooled to pool_size x pool_size
+    chunk_size: int = 256  # crops per backbone call at test time
+    head: Literal["softmax", "svm"] = "softmax"  # svm: per-class linear SVMs after fine-tuning
+    # R-CNN fine-tuning sampler: 32 positives (IoU >= 0.5) + 96 background per 128 regions per batch
+    batch_size: int = 128
+    positive_fraction: float = 0.25
+    fg_iou_thresh: float = 0.5
+    bg_iou_thresh_hi: float = 0.5
+    bg_iou_thresh_lo: float = 0.0
+    # SVMs (head: svm): negatives below this IoU, hard-negative mining rounds, regularisation
+    svm_neg_iou: float = 0.3
+    svm_rounds: int = 3
+    svm_c: float = 0.001
+
+
+@dataclass
 class ModelConfig:
     """Which rung, on which backbone, with which parts."""
 
@@ -117,6 +151,8 @@ class ModelConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     rpn: RPNConfig = field(default_factory=RPNConfig)
     roi_head: RoIHeadConfig = field(default_factory=RoIHeadConfig)
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
+    crop: CropHeadConfig = field(default_factory=CropHeadConfig)
 
 
 @dataclass
@@ -306,6 +342,9 @@ def _convert(value: Any, tp: Any, key: str, origins: dict) -> Any:
             fail(f"{key} must be a whole number, got {value!r}")
         return value
     if tp is float:
+        # YAML 1.1 reads "2e-3" (no dot) as a string; accept the number users meant.
+        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(f"{key} must be a number, got {value!r}")
         return float(value)

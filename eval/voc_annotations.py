@@ -154,16 +154,19 @@ def parse_annotation(
         if bnd is None:
             raise InputError(xml_path, f"{where}: missing <bndbox>")
         xmin, ymin, xmax, ymax = (_number(bnd, t, xml_path, where) for t in ("xmin", "ymin", "xmax", "ymax"))
-        # VOC is 1-based inclusive, so xmin == xmax is a valid one-pixel box.
+        # VOC is 1-based inclusive: xmin == xmax is a valid one-pixel box; xmax == xmin - 1 is a
+        # box of zero width, and anything smaller is inverted.
+        coords = f"({xmin:g},{ymin:g},{xmax:g},{ymax:g})"
         if xmax < xmin or ymax < ymin:
-            raise InputError(xml_path, f"{where}: inverted box ({xmin:g},{ymin:g},{xmax:g},{ymax:g})")
+            zero = xmax == xmin - 1 or ymax == ymin - 1
+            kind = "zero-area box" if zero else "inverted box (xmax < xmin or ymax < ymin)"
+            raise InputError(xml_path, f"{where}: {kind} {coords}")
         x1, y1, x2, y2 = xmin - 1.0, ymin - 1.0, xmax, ymax
-        if x2 - x1 <= 0 or y2 - y1 <= 0:
-            raise InputError(xml_path, f"{where}: zero-area box ({xmin:g},{ymin:g},{xmax:g},{ymax:g})")
-        if x1 < 0 or y1 < 0 or (width is not None and x2 > width) or (height is not None and y2 > height):
+        # One pixel of slack: a few real VOC2012 files say xmin = 0 (one past the 1-based edge).
+        if x1 < -1 or y1 < -1 or (width is not None and x2 > width + 1) or (height is not None and y2 > height + 1):
             raise InputError(
                 xml_path,
-                f"{where}: box ({xmin:g},{ymin:g},{xmax:g},{ymax:g}) lies outside the {width}x{height} image",
+                f"{where}: box {coords} lies outside the {width}x{height} image",
             )
         flag = (obj.findtext("difficult") or "0").strip()
         if flag not in ("0", "1"):

@@ -1,0 +1,102 @@
+"""Configs: `_base_` inheritance, deep merge, typed `--set` overrides, errors that name file and key."""
+
+from __future__ import annotations
+
+import pytest
+
+from detect.config import Config, config_to_dict, load_config
+from eval.errors import InputError
+
+
+@pytest.fixture
+def configs(tmp_path):
+    (tmp_path / "ladder").mkdir()
+    (tmp_path / "base.yaml").write_text(
+        "seed: 3\n"
+        "data: {root: data/synth, image_size: 128}\n"
+        "train: {iterations: 100, lr: 0.001, steps: [50, 80]}\n"
+        "model: {backbone: {name: tiny, width: 32}}\n"
+    )
+    (tmp_path / "ladder" / "rung.yaml").write_text(
+        "_base_: ../base.yaml\n"
+        "model: {rung: fast_rcnn, backbone: {width: 16}}\n"
+        "train: {lr: 0.01}\n"
+    )
+    return tmp_path
+
+
+def test_defaults_are_a_valid_config():
+    cfg = load_config(None)
+    assert isinstance(cfg, Config) and cfg.model.rung == "faster_rcnn"
+
+
+def test_base_is_relative_to_the_file_and_merges_deeply(configs):
+    cfg = load_config(configs / "ladder" / "rung.yaml")
+    assert cfg.seed == 3 and cfg.data.root == "data/synth"
+    assert cfg.model.rung == "fast_rcnn"
+    assert cfg.model.backbone.name == "tiny" and cfg.model.backbone.width == 16  # merged, not replaced
+    assert cfg.train.lr == 0.01 and cfg.train.iterations == 100 and cfg.train.steps == [50, 80]
+
+
+def test_overrides_are_parsed_as_yaml_and_type_checked(configs):
+    cfg = load_config(configs / "ladder" / "rung.yaml", ["train.lr=2e-3", "train.iterations=7",
+                                                        "model.backbone.weights=null", "train.steps=[1, 2]"])
+    assert cfg.train.lr == 0.002 and cfg.train.iterations == 7 and cfg.train.steps == [1, 2]
+    assert cfg.model.backbone.weights is None
+    assert isinstance(load_config(None, ["train.lr=1"]).train.lr, float)  # an int is a fine float
+    with pytest.raises(InputError, match="train.iterations must be a whole number, got 'many'"):
+        load_config(configs / "ladder" / "rung.yaml", ["train.iterations=many"])
+    with pytest.raises(InputError, match="train.iterations must be a whole number, got 1.5"):
+        load_config(None, ["train.iterations=1.5"])
+    with pytest.raises(InputError, match=r"model.rung must be one of 'regression'"):
+        load_config(None, ["model.rung=yolo"])
+    with pytest.raises(InputError, match="expected key=value"):
+        load_config(None, ["train.lr"])
+
+
+def test_unknown_key_names_the_file_and_suggests_the_close_match(configs):
+    (configs / "ladder" / "typo.yaml").write_text("_base_: ../base.yaml\ntrain: {lrr: 0.1}\n")
+    with pytest.raises(InputError) as info:
+        load_config(configs / "ladder" / "typo.yaml")
+    message = str(info.value)
+    assert message.startswith(str(configs / "ladder" / "typo.yaml"))
+    assert "unknown key train.lrr" in message and "did you mean train.lr?" in message
+    with pytest.raises(InputError, match=r"^--set train.lrr: unknown key train.lrr — did you mean train.lr\?"):
+        load_config(None, ["train.lrr=1"])
+
+
+def test_mistyped_value_in_a_base_file_names_the_base_file(configs):
+    (configs / "base.yaml").write_text("train: {batch_size: eight}\n")
+    with pytest.raises(InputError) as info:
+        load_config(configs / "ladder" / "rung.yaml")
+    assert str(info.value).startswith(str(configs / "base.yaml")) and "train.batch_size" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("train: [1, 2\n", "invalid YAML at line"),
+        ("- a\n- b\n", "must hold a mapping"),
+        ("_base_: nowhere.yaml\n", "_base_ file not found: nowhere.yaml"),
+        ("_base_: self.yaml\n", "_base_ chain loops"),
+        ("data: 3\n", "data must be a mapping"),
+    ],
+)
+def test_broken_files_are_refused_with_the_file_name(tmp_path, text, fragment):
+    path = tmp_path / "self.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=fragment) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file():
+    with pytest.raises(InputError, match="config file not found"):
+        load_config("does/not/exist.yaml")
+
+
+def test_config_round_trips_as_plain_data(configs):
+    from detect.config import config_from_tree
+
+    cfg = load_config(configs / "ladder" / "rung.yaml")
+    assert config_from_tree(config_to_dict(cfg)) == cfg
