@@ -34,6 +34,7 @@ class Table:
     rows: list[list[str]]
     bold: list[list[bool]] = field(default_factory=list)
     caption: str = ""
+    text_columns: int = 1  # the first columns hold text (left-aligned); the rest hold numbers
 
 
 @dataclass
@@ -93,7 +94,8 @@ def ladder_table(metrics: dict) -> Table:
     best = max((m for m in maps if m is not None), default=None)
     bold = [[c == 3 and m is not None and m == best for c in range(len(header))] for m in maps]
     return Table(header, rows, bold, caption="Seconds per image are medians over the timed test images "
-                                             "after a warm-up; proposals and network timed apart.")
+                                             "after a warm-up; proposals and network timed apart.",
+                 text_columns=3)
 
 
 def per_class_table(metrics: dict) -> Table:
@@ -124,7 +126,7 @@ def _scalar(value) -> str:
 
 def _key_value_table(mapping: dict, caption: str) -> Table:
     rows = [[str(k), _scalar(v)] for k, v in mapping.items()]
-    return Table(["setting", "value"], rows, [[False, False] for _ in rows], caption)
+    return Table(["setting", "value"], rows, [[False, False] for _ in rows], caption, text_columns=2)
 
 
 def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) -> Report:

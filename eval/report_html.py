@@ -19,8 +19,8 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; white-space: normal; } .text { text-align: left; white-space: normal; }
 td.best { font-weight: bold; background: #e8f5e9; }
 td.failed { color: #b71c1c; font-weight: bold; }
 caption { caption-side: bottom; text-align: left; color: #666; font-size: 0.85em; padding-top: 0.3em; }
@@ -42,12 +42,13 @@ FIGURES = {
 
 def _table(table, cell_class=None) -> str:
     """``cell_class(r, c, text) -> str | None`` adds a CSS class to a cell."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in table.header)
+    head = "".join(f'<th class="text">{escape(h)}</th>' if c < table.text_columns else f"<th>{escape(h)}</th>"
+                   for c, h in enumerate(table.header))
     body = []
     for r, row in enumerate(table.rows):
         cells = []
         for c, text in enumerate(row):
-            classes = []
+            classes = ["text"] if c < table.text_columns else []
             if table.bold and table.bold[r][c]:
                 classes.append("best")
             extra = cell_class(r, c, text) if cell_class else None

@@ -23,7 +23,7 @@ def md_escape(text: str) -> str:
 
 def _table(table) -> str:
     lines = ["| " + " | ".join(md_escape(h) for h in table.header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(table.header) - 1)) + "|"]
+             "|" + "|".join(["---" if c < table.text_columns else "---:" for c in range(len(table.header))]) + "|"]
     for r, row in enumerate(table.rows):
         cells = []
         for c, text in enumerate(row):

@@ -57,14 +57,15 @@ def test_report_has_every_section_and_variant(tmp_path):
     metrics = json.loads((FIXTURE / "metrics.json").read_text())
     for v in metrics["variants"]:
         name = v["name"]
-        assert f"<td>{name}</td>" in html
+        assert f'<td class="text">{name}</td>' in html
         assert md_escape(name) in md
     # the ladder row carries the numbers the fixture holds (faster_rcnn: 6 ms + 18 ms, 24 ms total)
-    row = re.search(r"<tr><td>faster_rcnn</td>(.*?)</tr>", html).group(1)
+    row = re.search(r'<tr><td class="text">faster_rcnn</td>(.*?)</tr>', html).group(1)
     assert ">0.902 &#9733;<" in row and "6.0 ms" in row and "18.0 ms" in row and "24.0 ms" in row
     assert "41.7" in row and "0.52 M" in row and "110 s" in row
     # held-equal settings and machine rows
-    assert "<td>seed</td><td>0</td>" in html and "<td>torch</td><td>2.14.1</td>" in html
+    assert '<td class="text">seed</td><td class="text">0</td>' in html
+    assert '<td class="text">torch</td><td class="text">2.14.1</td>' in html
     # four figures, written for the markdown file and embedded (the same bytes) in the HTML
     names = sorted(p.name for p in paths.figures)
     assert names == ["examples.png", "pr_per_class.png", "pr_pooled.png", "speed_accuracy.png"]
@@ -129,7 +130,7 @@ def test_failed_variant_is_reported_and_the_rest_still_renders(tmp_path):
 
     paths = render_report(_fixture_copy(tmp_path, edit), tmp_path / "out")
     html = paths.html.read_text()
-    row = re.search(r"<tr><td>rcnn</td>(.*?)</tr>", html).group(1)
+    row = re.search(r'<tr><td class="text">rcnn</td>(.*?)</tr>', html).group(1)
     assert '<td class="failed">failed</td>' in row and "<td>—</td>" in row
     assert "<h2>Failures</h2>" in html and "CUDA out of memory while training" in html
     assert "**rcnn**: CUDA out of memory while training" in paths.markdown.read_text()
