@@ -53,6 +53,7 @@ class BackboneConfig:
     width: int = 32  # base channel width (tiny only)
     trainable_layers: int = 5  # torchvision backbones: how many stages are fine-tuned
     norm: Literal["batch", "frozen_batch", "group", "none"] = "batch"
+    bn_eps: float | None = None  # norm-layer epsilon override (torchvision's COCO R50-FPN weights use 0.0)
 
 
 @dataclass

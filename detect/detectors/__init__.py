@@ -1,0 +1,1 @@
+"""Detectors: one composition class (base.Detector) and the parts the rungs plug into it."""

@@ -1,0 +1,71 @@
+"""Backbones: shapes, seeded initialisation, freezing, and the offline weights rule."""
+
+import pytest
+import torch
+
+from detect.backbones import TinyBackbone, build_backbone, imagenet_weights_file
+from eval.errors import InputError
+
+
+def test_tiny_backbone_stride_8_and_widths():
+    net = build_backbone("tiny", width=32)
+    out = net(torch.rand(2, 3, 128, 96))
+    assert out.shape == (2, 128, 16, 12)
+    assert net.out_channels == 128 and net.featmap_names == ["0"]
+    widths = [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [32, 32, 64, 64, 128, 128]
+
+
+def test_same_seed_same_weights_and_global_rng_untouched():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_backbone("tiny", seed=7)
+    after = torch.rand(1)
+    assert torch.equal(before, after)  # building did not consume the caller's random stream
+    b = build_backbone("tiny", seed=7)
+    c = build_backbone("tiny", seed=8)
+    for (ka, va), (_, vb), (_, vc) in zip(a.state_dict().items(), b.state_dict().items(), c.state_dict().items()):
+        assert torch.equal(va, vb), ka
+    assert not torch.equal(a[0][0].weight, c[0][0].weight)
+
+
+def test_resnet50_fpn_freezes_like_torchvision():
+    net = build_backbone("resnet50_fpn", norm="frozen_batch", trainable_layers=3)
+    trainable = {n.split(".")[1] for n, p in net.named_parameters() if p.requires_grad and n.startswith("body.")}
+    assert trainable == {"layer2", "layer3", "layer4"}
+    out = net(torch.rand(1, 3, 64, 64))
+    assert list(out) == ["0", "1", "2", "3", "pool"]
+
+
+def test_local_weights_file_loads_and_bad_file_is_input_error(tmp_path):
+    src = TinyBackbone(16)
+    path = tmp_path / "tiny.pt"
+    torch.save(src.state_dict(), path)
+    net = build_backbone("tiny", width=16, weights=str(path), seed=99)
+    assert torch.equal(net[0][0].weight, src[0][0].weight)
+    with pytest.raises(InputError, match="not a tiny state dict"):
+        build_backbone("tiny", width=32, weights=str(path))
+    with pytest.raises(InputError, match="not found"):
+        build_backbone("tiny", weights=str(tmp_path / "missing.pt"))
+
+
+def test_imagenet_weights_offline_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def no_download(*args, **kwargs):  # a download attempt would be a bug: fail loudly
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    with pytest.raises(InputError) as info:
+        build_backbone("resnet18", weights="imagenet")
+    message = str(info.value)
+    assert "resnet18-f37072fd.pth" in message and str(tmp_path) in message
+    assert "\n" not in message
+    assert imagenet_weights_file("resnet18").parent == tmp_path / "hub" / "checkpoints"
+
+
+def test_unknown_backbone_is_input_error():
+    with pytest.raises(InputError, match="unknown backbone"):
+        build_backbone("alexnet")
