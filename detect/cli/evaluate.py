@@ -1,5 +1,101 @@
-"""CLI commands of this group (filled in by the issue that builds them)."""
+"""``detladder eval``: mAP of result files (``--gt/--dets``) or of a trained model (``--config/--weights``).
+
+Thin: parse, call ``eval.file_eval.evaluate_files`` or
+``detect.model_eval.evaluate_model``, write the JSON, print a table. The
+result-file form imports neither torch nor anything from ``detect`` beyond
+this module, so it starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+PROTOCOL_HELP = "voc07 (11-point, exact tenths), voc12 (area under the precision envelope) or coco (the 12 COCOeval numbers)"
+
+_STAT_NAMES = (
+    "AP @[.50:.95] all 100", "AP @.50 all 100", "AP @.75 all 100", "AP small", "AP medium", "AP large",
+    "AR @[.50:.95] all 1", "AR all 10", "AR all 100", "AR small", "AR medium", "AR large",
+)
 
 
-def register(app) -> None:
-    """Add this module's commands to the root app."""
+def register(app: typer.Typer) -> None:
+    """Add the top-level ``eval`` command."""
+    app.command("eval")(eval_command)
+
+
+def eval_command(
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth: a VOC root or a COCO annotation JSON."),
+    dets: Optional[Path] = typer.Option(
+        None, "--dets", help="Detections: a directory of comp4_det_<split>_<class>.txt files or a COCO results JSON."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+    split: str = typer.Option("test", "--split", help="Split of a VOC root (ImageSets/Main/<split>.txt)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write {protocol, mAP, per_class[, stats]} here."),
+    backend: str = typer.Option("ours", "--backend", help="ours, or pycocotools (coco protocol on COCO JSON only)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Model form: the model's YAML config."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Model form: model.pt of a run."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Model form: the VOC root to evaluate on."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Model form: config override key=value (repeatable)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Model form: cpu, cuda, cuda:1, ..."),
+) -> None:
+    """Compute per-class AP and mAP of result files, or of a trained model on a dataset.
+
+    Example: detladder eval --gt data/VOC2007 --dets results/ --split test --protocol voc07 --json ap.json
+
+    Example: detladder eval --gt instances_val.json --dets results.json --protocol coco --json ap.json
+
+    Example: detladder eval --config configs/faster_rcnn.yaml --weights runs/frcnn/model.pt --data data/VOC2007
+    --split test --protocol voc07 --json ap.json
+    """
+    files_form = gt is not None or dets is not None
+    model_form = any(v is not None for v in (config, weights, data)) or bool(set_) or device is not None
+    if files_form == model_form:
+        raise typer.BadParameter(
+            "give either --gt GT --dets DETS (result files) or --config CFG --weights CKPT --data ROOT (a model), "
+            + ("not both" if files_form else "one of the two"))
+    if protocol is None:
+        raise typer.BadParameter(f"--protocol is required: {PROTOCOL_HELP}")
+    if files_form:
+        if gt is None or dets is None:
+            raise typer.BadParameter("the result-file form needs both --gt and --dets")
+        from eval.file_eval import evaluate_files
+
+        result = evaluate_files(gt, dets, protocol, split=split, backend=backend)
+        if json_out is not None:
+            from eval.files import atomic_write_json
+
+            atomic_write_json(json_out, result.to_json())
+    else:
+        if config is None or weights is None or data is None or json_out is None:
+            raise typer.BadParameter("the model form needs --config, --weights, --data and --json")
+        from detect.model_eval import evaluate_model
+
+        result = evaluate_model(config, weights, data, split, protocol, json_out, overrides=list(set_ or []),
+                                device=device)
+        if not json_out.exists():
+            from eval.files import atomic_write_json
+
+            atomic_write_json(json_out, result.to_json())
+    _print_table(result)
+
+
+def _print_table(result) -> None:
+    """Per-class AP (and, for coco, the 12 stats) as a Rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.protocol} AP per class")
+    table.add_column("class")
+    table.add_column("AP", justify="right")
+    for name, ap in result.per_class.items():
+        table.add_row(name, "-" if ap is None else f"{ap:.4f}")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    if result.stats is not None:
+        for label, value in zip(_STAT_NAMES, result.stats):
+            console.print(f"{label:<22} {value:.4f}", highlight=False)
+    m = result.mAP
+    console.print(f"mAP ({result.protocol}): " + ("n/a (no class has ground truth)" if m != m else f"{m:.4f}"),
+                  highlight=False)

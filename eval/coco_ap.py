@@ -1,0 +1,201 @@
+"""COCO bbox evaluation: the 12 numbers of pycocotools' COCOeval, vectorised.
+
+Reproduces ``COCOeval.evaluate / accumulate / summarize`` (iouType="bbox"):
+
+* per (image, category) pair, detections sorted by descending score (stable,
+  file order on ties) and cut to the top ``maxDets[-1] = 100``;
+* IoU as pycocotools' ``bbIou``; against a crowd object the union is the
+  detection's area;
+* an object is ignored in an area range when it is a crowd or its ``area``
+  lies outside ``[lo, hi]`` (inclusive edges);
+* greedy matching per IoU threshold t (needs IoU >= min(t, 1 - 1e-10)):
+  a detection takes the free, non-ignored object of highest IoU (the last
+  one in annotation order on a tie), else the best ignored one; crowd
+  objects never become taken; a detection matched to an ignored object, or
+  unmatched with its own area outside the range, is ignored;
+* accumulation per category over images in the given order (pycocotools
+  sorts image ids), stable-sorted by score, precision made monotone and read
+  at the 101 recall thresholds (0 past the last recall reached).
+
+Instead of pycocotools' Python loop per (image, category, area, detection,
+object), pairs are bucketed by object count and the greedy matching walks
+the detection rank (at most 100 steps per bucket) with all pairs, area ranges
+and IoU thresholds of the bucket as one array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eval.matching import FlatDets, FlatGT, buckets, gathered_iou, pair_slices
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+MAX_DETS = (1, 10, 100)
+AREA_RANGES = ((0**2, 1e5**2), (0**2, 32**2), (32**2, 96**2), (96**2, 1e5**2))  # all, small, medium, large
+AREA_LABELS = ("all", "small", "medium", "large")
+
+
+def _sort_and_cut(dets: FlatDets, num_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detections by (class, image, -score, order), cut to 100 per pair: (idx, key, rank)."""
+    idx = np.lexsort((dets.order, -dets.scores, dets.image, dets.label))
+    key = dets.label[idx] * max(num_images, 1) + dets.image[idx]
+    new_pair = np.ones(len(key), bool)
+    new_pair[1:] = key[1:] != key[:-1]
+    first = np.maximum.accumulate(np.where(new_pair, np.arange(len(key)), 0))
+    rank = np.arange(len(key)) - first
+    keep = rank < MAX_DETS[-1]
+    return idx[keep], key[keep], rank[keep]
+
+
+def _greedy_bucket(ious, lp, rank, crowd_p, ignore_p, matched, matched_ig, rows):
+    """Greedy matching of one bucket of pairs with g objects each.
+
+    ``ious`` (n, g) for the bucket's detections ``rows``; ``lp`` (n,) their
+    pair's index in the bucket; ``rank`` (n,) their rank in the pair;
+    ``crowd_p`` (P, g) bool; ``ignore_p`` (P, A, g) bool. Writes
+    ``matched`` / ``matched_ig`` (D, A, T) at ``rows``.
+    """
+    n_pairs, num_areas, g = ignore_p.shape
+    thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)  # (T,)
+    taken = np.zeros((n_pairs, num_areas, len(thr), g), bool)  # (P, A, T, g)
+    step = np.lexsort((lp, rank))
+    bounds = np.searchsorted(rank[step], np.arange(rank.max() + 2))
+    for r in range(len(bounds) - 1):
+        s = step[bounds[r]:bounds[r + 1]]
+        if len(s) == 0:
+            continue
+        p, iou = lp[s], ious[s]  # one detection per pair at this rank
+        ge = iou[:, None, :] >= thr[None, :, None]  # (m, T, g)
+        free = ~taken[p] | crowd_p[p][:, None, None, :]  # (m, A, T, g)
+        avail = free & ge[:, None]
+        ign = ignore_p[p][:, :, None, :]  # (m, A, 1, g)
+        iou4 = np.broadcast_to(iou[:, None, None, :], avail.shape)
+        key_n = np.where(avail & ~ign, iou4, -1.0)
+        key_i = np.where(avail & ign, iou4, -1.0)
+        # argmax on the reversed axis picks the LAST object on a tie, as pycocotools' `<` test does
+        best_n = g - 1 - np.argmax(key_n[..., ::-1], axis=-1)  # (m, A, T)
+        best_i = g - 1 - np.argmax(key_i[..., ::-1], axis=-1)
+        has_n = np.take_along_axis(key_n, best_n[..., None], -1)[..., 0] >= 0
+        has_i = np.take_along_axis(key_i, best_i[..., None], -1)[..., 0] >= 0
+        has = has_n | has_i
+        choice = np.where(has_n, best_n, best_i)
+        matched[rows[s]] = has
+        matched_ig[rows[s]] = has & ~has_n
+        ii, aa, tt = np.nonzero(has)
+        taken[p[ii], aa, tt, choice[ii, aa, tt]] = True
+
+
+def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
+    """Match every kept detection at every area range and IoU threshold.
+
+    Returns ``(idx, rank, tp, fp)``: ``idx`` (D,) indices into ``dets`` sorted
+    by (class, image, -score), at most 100 per pair; ``rank`` (D,) the
+    position in its pair; ``tp`` / ``fp`` (D, A, T) bool (both False when
+    the detection is ignored).
+    """
+    idx, key, rank = _sort_and_cut(dets, num_images)
+    boxes = dets.boxes[idx]
+    det_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    lo = np.array([a[0] for a in AREA_RANGES])
+    hi = np.array([a[1] for a in AREA_RANGES])
+    gt_ignore = gt.iscrowd[:, None] | (gt.area[:, None] < lo) | (gt.area[:, None] > hi)  # (N, A)
+    gt_box_area = (gt.boxes[:, 2] - gt.boxes[:, 0]) * (gt.boxes[:, 3] - gt.boxes[:, 1])
+    shape = (len(idx), len(AREA_RANGES), len(IOU_THRESHOLDS))
+    matched = np.zeros(shape, bool)
+    matched_ig = np.zeros(shape, bool)
+    start, count = pair_slices(gt, key)
+    for g, rows in buckets(count):
+        pair_start, lp = np.unique(start[rows], return_inverse=True)
+        gidx = pair_start[:, None] + np.arange(g)  # (P, g)
+        crowd_p = gt.iscrowd[gidx]
+        ious = gathered_iou(boxes[rows], gt.boxes[gidx[lp]], crowd_p[lp], det_area[rows], gt_box_area[gidx[lp]])
+        ignore_p = gt_ignore[gidx].transpose(0, 2, 1)  # (P, A, g)
+        _greedy_bucket(ious, lp, rank[rows], crowd_p, ignore_p, matched, matched_ig, rows)
+    det_out = (det_area[:, None] < lo) | (det_area[:, None] > hi)  # (D, A)
+    ignored = matched_ig | (~matched & det_out[:, :, None])
+    return idx, rank, matched & ~ignored, ~matched & ~ignored
+
+
+def _accumulate_class(scores, rank, tp, fp, npig, precision, recall, k):
+    """Fill ``precision[:, :, k]`` (T, R, A, M) and ``recall[:, k]`` (T, A, M) for one category."""
+    eps = np.spacing(1)
+    for m, max_det in enumerate(MAX_DETS):
+        sel = np.flatnonzero(rank < max_det)
+        order = sel[np.argsort(-scores[sel], kind="stable")]
+        tp_sum = np.cumsum(tp[order], axis=0, dtype=np.float64).transpose(1, 2, 0)  # (A, T, n)
+        fp_sum = np.cumsum(fp[order], axis=0, dtype=np.float64).transpose(1, 2, 0)
+        n = len(order)
+        pr = tp_sum / (fp_sum + tp_sum + eps)
+        pr = np.maximum.accumulate(pr[..., ::-1], axis=-1)[..., ::-1]  # monotone envelope
+        for a in range(len(AREA_RANGES)):
+            if npig[a] == 0:
+                continue
+            rc = tp_sum[a] / npig[a]  # (T, n)
+            for t in range(len(IOU_THRESHOLDS)):
+                recall[t, k, a, m] = rc[t, -1] if n else 0.0
+                inds = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
+                q = np.zeros(len(RECALL_THRESHOLDS))
+                ok = inds < n
+                q[ok] = pr[a, t, inds[ok]]
+                precision[t, :, k, a, m] = q
+
+
+def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
+    """The 12 numbers of ``COCOeval.summarize`` from (T, R, K, A, M) precision and (T, K, A, M) recall."""
+
+    def one(ap: bool, iou=None, area="all", max_dets=100) -> float:
+        a = AREA_LABELS.index(area)
+        m = MAX_DETS.index(max_dets)
+        s = precision if ap else recall
+        if iou is not None:
+            s = s[np.where(iou == IOU_THRESHOLDS)[0]]
+        s = s[..., a, m]
+        valid = s[s > -1]
+        return float(np.mean(valid)) if len(valid) else -1.0
+
+    return [
+        one(True), one(True, iou=0.5), one(True, iou=0.75),
+        one(True, area="small"), one(True, area="medium"), one(True, area="large"),
+        one(False, max_dets=1), one(False, max_dets=10), one(False),
+        one(False, area="small"), one(False, area="medium"), one(False, area="large"),
+    ]
+
+
+def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int):
+    """Returns ``(stats, ap, curves, pooled)``.
+
+    ``stats``: the 12 COCOeval numbers; ``ap`` (C,) mean precision over IoU
+    and recall thresholds at area=all, maxDets=100 (NaN without objects);
+    ``curves`` {class index: (precision (101,), recall thresholds)} at IoU .5;
+    ``pooled`` (precision, recall) at IoU .5, area all, over all classes.
+    """
+    idx, rank, tp, fp = match_coco(gt, dets, num_images)
+    labels = dets.label[idx]
+    scores = dets.scores[idx]
+    T, R, A, M = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(AREA_RANGES), len(MAX_DETS)
+    precision = -np.ones((T, R, num_classes, A, M))
+    recall = -np.ones((T, num_classes, A, M))
+    lo = np.array([a[0] for a in AREA_RANGES])
+    hi = np.array([a[1] for a in AREA_RANGES])
+    not_ignored = ~(gt.iscrowd[:, None] | (gt.area[:, None] < lo) | (gt.area[:, None] > hi))  # (N, A)
+    npig = np.stack([np.bincount(gt.label[not_ignored[:, a]], minlength=num_classes) for a in range(A)], 1)
+    bounds = np.searchsorted(labels, np.arange(num_classes + 1))
+    for k in range(num_classes):
+        s = slice(bounds[k], bounds[k + 1])
+        _accumulate_class(scores[s], rank[s], tp[s], fp[s], npig[k], precision, recall, k)
+    stats = summarize(precision, recall)
+    ap = np.full(num_classes, np.nan)
+    curves = {}
+    for k in range(num_classes):
+        p = precision[:, :, k, 0, 2]
+        if (p > -1).any():
+            ap[k] = float(np.mean(p[p > -1]))
+            curves[k] = (precision[0, :, k, 0, 2].copy(), RECALL_THRESHOLDS.copy())
+    counted = tp[:, 0, 0] | fp[:, 0, 0]
+    order = np.flatnonzero(counted)[np.argsort(-scores[counted], kind="stable")]
+    ctp = np.cumsum(tp[order, 0, 0], dtype=np.float64)
+    cfp = np.cumsum(fp[order, 0, 0], dtype=np.float64)
+    total = float(npig[:, 0].sum())
+    pooled = (ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps), ctp / total if total else np.zeros_like(ctp))
+    return stats, ap, curves, pooled

@@ -1,0 +1,56 @@
+"""The optional pycocotools backend: COCOeval itself, for users who want the reference tool's numbers.
+
+The only module of ``eval/`` that imports pycocotools (lazily). Input files
+are expected to have passed ``eval.io``'s checks already.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import numpy as np
+
+from eval.types import EvalResult, PRCurve
+
+
+def evaluate_with_pycocotools(gt_json: str | os.PathLike, results_json: str | os.PathLike) -> EvalResult:
+    """COCOeval(iouType="bbox") evaluate + accumulate + summarize, packed as an ``EvalResult``.
+
+    ``per_class`` is the mean precision over IoU and recall thresholds at
+    area=all, maxDets=100 (None for a category without objects); curves are
+    the IoU=.50 precision at the 101 recall thresholds. ``pooled`` is left empty.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from eval.coco_io import load_json
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress to stdout
+        coco_gt = COCO()
+        coco_gt.dataset = load_json(gt_json)
+        coco_gt.createIndex()
+        results = load_json(results_json)
+        if results:
+            coco_dt = coco_gt.loadRes(results)
+        else:  # loadRes cannot take an empty list
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": coco_gt.dataset["images"], "categories": coco_gt.dataset["categories"],
+                               "annotations": []}
+            coco_dt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    cat_ids = evaluator.params.catIds
+    names = [coco_gt.cats[c]["name"] for c in cat_ids]
+    precision = evaluator.eval["precision"]  # (T, R, K, A, M)
+    per_class, curves = {}, {}
+    for k, name in enumerate(names):
+        p = precision[:, :, k, 0, -1]
+        per_class[name] = float(np.mean(p[p > -1])) if (p > -1).any() else None
+        if per_class[name] is not None:
+            curves[name] = PRCurve(precision=precision[0, :, k, 0, -1].copy(), recall=evaluator.params.recThrs.copy())
+    stats = [float(s) for s in evaluator.stats]
+    return EvalResult(protocol="coco", mAP=stats[0], per_class=per_class, curves=curves, stats=stats)

@@ -1,0 +1,238 @@
+"""COCO-format files: annotation JSON (ground truth) and results JSON (detections).
+
+JSON is parsed with orjson (a 48 MB results file in ~0.3 s instead of the
+standard library's ~2.3 s), fields are pulled out with one list
+comprehension each and checked as arrays; only when something is wrong do we
+walk the entries one by one to name the first bad one.
+
+COCO boxes are ``[x, y, w, h]``; in memory they become ``[x, y, x + w, y + h]``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import orjson
+
+from eval.errors import InputError
+from eval.files import atomic_write_bytes
+from eval.types import Detections, GroundTruth
+
+
+def load_json(path: str | os.PathLike):
+    """Parse a JSON file; InputError naming the file when it is missing, unreadable or malformed."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.__class__.__name__})") from None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(path, f"malformed or truncated JSON ({exc})") from None
+
+
+def _list_of_dicts(value, path: Path, what: str) -> list:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InputError(path, f"{what} must be a list of objects")
+    return value
+
+
+def _id_array(ids: list, path: Path, what: str) -> np.ndarray:
+    """Ids as an int64 or str array; all of one kind (COCO uses integers)."""
+    if all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return np.array(ids, dtype=np.int64)
+    if all(isinstance(i, str) for i in ids):
+        return np.array(ids, dtype=str)
+    bad = next(i for i in ids if not isinstance(i, (int, str)) or isinstance(i, bool))
+    raise InputError(path, f"{what} ids must all be integers (or all strings); found {bad!r}")
+
+
+def _lookup(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of each value in ``sorted_ids``, -1 where absent."""
+    if len(sorted_ids) == 0 or len(values) == 0 or sorted_ids.dtype.kind != values.dtype.kind:
+        return np.full(len(values), -1, np.int64)
+    pos = np.clip(np.searchsorted(sorted_ids, values), 0, len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == values, pos, -1)
+
+
+def _entry_problem(e: dict, need_score: bool) -> str | None:
+    """What is wrong with one annotation/result entry's fields, or None."""
+    for name in ("image_id", "category_id", "bbox") + (("score",) if need_score else ()):
+        if name not in e:
+            return f"missing '{name}'"
+    box = e["bbox"]
+    if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
+        return f"bbox must be 4 numbers [x, y, w, h], got {box!r}"
+    if need_score and not _is_number(e["score"]):
+        return f"score must be a number, got {e['score']!r}"
+    for name in ("area", "iscrowd"):
+        if name in e and not _is_number(e[name]):
+            return f"{name} must be a number, got {e[name]!r}"
+    return None
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _extract(entries: list, path: Path, what: str, need_score: bool):
+    """(image ids, category ids, (N, 4) xywh float64, (N,) scores or None), checked."""
+    arrays = None
+    try:
+        img = [e["image_id"] for e in entries]
+        cat = [e["category_id"] for e in entries]
+        xywh = np.array([e["bbox"] for e in entries]) if entries else np.zeros((0, 4))
+        score = np.array([e["score"] for e in entries]) if need_score else None
+        if xywh.shape == (len(entries), 4) and xywh.dtype.kind in "fi" and (score is None or score.dtype.kind in "fi"):
+            arrays = (img, cat, xywh.astype(np.float64), None if score is None else score.astype(np.float64))
+    except (KeyError, TypeError, ValueError):
+        pass
+    if arrays is None:
+        for i, e in enumerate(entries):
+            problem = _entry_problem(e, need_score)
+            if problem:
+                raise InputError(path, f"{what} {i + 1}: {problem}")
+        raise InputError(path, f"{what}: unreadable entries")
+    img, cat, xywh, score = arrays
+    finite = np.isfinite(xywh).all(axis=1) & (np.isfinite(score) if score is not None else True)
+    _first_bad(~finite, path, what, "a box value or score is NaN or infinite", img)
+    _first_bad((xywh[:, 2] <= 0) | (xywh[:, 3] <= 0), path, what, "box has w <= 0 or h <= 0", img, xywh)
+    return _id_array(img, path, "image"), _id_array(cat, path, "category"), xywh, score
+
+
+def _first_bad(bad: np.ndarray, path: Path, what: str, message: str, img: list, xywh=None) -> None:
+    if bad.any():
+        i = int(np.argmax(bad))
+        box = f" {xywh[i].tolist()}" if xywh is not None else ""
+        raise InputError(path, f"{what} {i + 1} (image id {img[i]!r}): {message}{box}")
+
+
+def read_coco_ground_truth(json_path: str | os.PathLike):
+    """Read a COCO annotation JSON into a ``GroundTruthSet`` (see ``eval.io``).
+
+    Images come sorted by id and classes by category id, as pycocotools'
+    COCOeval takes them. Every image is kept, with or without objects.
+    ``difficult`` is set to ``iscrowd`` so that VOC protocols ignore crowds;
+    ``area`` is the annotation's ``area`` (``w * h`` when absent).
+    """
+    from eval.io import GroundTruthSet
+
+    path = Path(json_path)
+    data = load_json(path)
+    if not isinstance(data, dict) or not all(k in data for k in ("images", "annotations", "categories")):
+        raise InputError(path, "not a COCO annotation file (needs 'images', 'annotations' and 'categories')")
+    images = _list_of_dicts(data["images"], path, "'images'")
+    cats = _list_of_dicts(data["categories"], path, "'categories'")
+    anns = _list_of_dicts(data["annotations"], path, "'annotations'")
+    for what, items, keys in (("image", images, ("id",)), ("category", cats, ("id", "name"))):
+        for i, item in enumerate(items):
+            for key in keys:
+                if key not in item:
+                    raise InputError(path, f"{what} {i + 1}: missing '{key}'")
+    image_ids = _id_array([im["id"] for im in images], path, "image")
+    cat_ids = _id_array([c["id"] for c in cats], path, "category")
+    for what, ids in (("image", image_ids), ("category", cat_ids)):
+        uniq, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise InputError(path, f"{what} id {uniq[np.argmax(counts > 1)].item()!r} is listed twice")
+    cat_order = np.argsort(cat_ids, kind="stable")
+    names = [str(cats[i]["name"]) for i in cat_order]
+    if len(set(names)) != len(names):
+        raise InputError(path, "two categories share a name")
+    img_sorted, cat_sorted = np.sort(image_ids), cat_ids[cat_order]
+    ann_img, ann_cat, xywh, _ = _extract(anns, path, "annotation", need_score=False)
+    img_idx, cat_idx = _lookup(img_sorted, ann_img), _lookup(cat_sorted, ann_cat)
+    for bad, ids, what in ((img_idx < 0, ann_img, "image"), (cat_idx < 0, ann_cat, "category")):
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputError(path, f"annotation {i + 1}: {what} id {ids[i].item()!r} is not in '{what}s'"
+                             .replace("categorys", "categories"))
+    area, crowd = _area_and_crowd(anns, xywh, path)
+    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    by_image = np.argsort(img_idx, kind="stable")  # annotation order kept inside an image
+    cuts = np.searchsorted(img_idx[by_image], np.arange(len(img_sorted) + 1))
+    gts: list[GroundTruth] = []
+    for i, image_id in enumerate(img_sorted.tolist()):
+        sel = by_image[cuts[i]:cuts[i + 1]]
+        gts.append(GroundTruth(boxes=boxes[sel], labels=cat_idx[sel], difficult=crowd[sel], iscrowd=crowd[sel],
+                               area=area[sel], image_id=image_id))
+    return GroundTruthSet(gts=gts, image_ids=img_sorted.tolist(), class_names=tuple(names),
+                          category_ids=cat_sorted.tolist(), source=path)
+
+
+def _area_and_crowd(anns: list, xywh: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) float64 ``area`` (``w * h`` when absent) and (N,) bool ``iscrowd`` (0 when absent), checked."""
+    area = np.empty(len(anns))
+    crowd = np.zeros(len(anns), bool)
+    for i, a in enumerate(anns):
+        value = a.get("area", xywh[i, 2] * xywh[i, 3])
+        flag = a.get("iscrowd", 0)
+        if not _is_number(value) or not np.isfinite(value) or value < 0:
+            raise InputError(path, f"annotation {i + 1}: area must be a finite number >= 0, got {value!r}")
+        if flag not in (0, 1) or isinstance(flag, float):
+            raise InputError(path, f"annotation {i + 1}: iscrowd must be 0 or 1, got {flag!r}")
+        area[i], crowd[i] = value, bool(flag)
+    return area, crowd
+
+
+def read_coco_results(json_path: str | os.PathLike, image_ids: Sequence, category_ids: Sequence) -> list[Detections]:
+    """Read a COCO results JSON (``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]``).
+
+    Returns one ``Detections`` per entry of ``image_ids`` (same order), with
+    ``labels`` the index of the result's category in ``category_ids`` and
+    detections in file order. InputError names the file and the 1-based
+    detection number for a malformed entry, an image id not in ``image_ids``,
+    or a category id not in ``category_ids``.
+    """
+    path = Path(json_path)
+    data = _list_of_dicts(load_json(path), path, "a COCO results file")
+    img, cat, xywh, score = _extract(data, path, "detection", need_score=True)
+    img_ref = _id_array(list(image_ids), path, "image") if len(image_ids) else np.zeros(0, np.int64)
+    cat_ref = np.asarray(list(category_ids)) if len(category_ids) else np.zeros(0, np.int64)
+    img_order, cat_order = np.argsort(img_ref, kind="stable"), np.argsort(cat_ref, kind="stable")
+    img_pos, cat_pos = _lookup(img_ref[img_order], img), _lookup(cat_ref[cat_order], cat)
+    if (img_pos < 0).any():
+        i = int(np.argmax(img_pos < 0))
+        raise InputError(path, f"detection {i + 1}: image id {img[i].item()!r} is not in the ground truth")
+    if (cat_pos < 0).any():
+        i = int(np.argmax(cat_pos < 0))
+        raise InputError(path, f"detection {i + 1}: category id {cat[i].item()!r} is not in the ground truth")
+    img_idx, labels = img_order[img_pos], cat_order[cat_pos]
+    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    by_image = np.argsort(img_idx, kind="stable")
+    cuts = np.searchsorted(img_idx[by_image], np.arange(len(img_ref) + 1))
+    out: list[Detections] = []
+    for i in range(len(img_ref)):
+        sel = by_image[cuts[i]:cuts[i + 1]]
+        out.append(Detections(boxes=boxes[sel], scores=score[sel], labels=labels[sel].astype(np.int64)))
+    return out
+
+
+def write_coco_results(path: str | os.PathLike, image_ids: Sequence, dets: Sequence[Detections],
+                       category_ids: Sequence) -> Path:
+    """Write detections as a COCO results JSON, atomically.
+
+    ``dets[i]`` belongs to ``image_ids[i]``; ``labels`` index ``category_ids``.
+    Boxes are written as ``[x1, y1, x2 - x1, y2 - y1]`` at full float precision.
+    """
+    if len(image_ids) != len(dets):
+        raise ValueError(f"{len(image_ids)} image ids but {len(dets)} detection entries")
+    cat_ids = list(category_ids)
+    rows = []
+    for image_id, d in zip(image_ids, dets):
+        boxes = np.asarray(d["boxes"], np.float64).reshape(-1, 4)
+        scores = np.asarray(d["scores"], np.float64).reshape(-1)
+        labels = np.asarray(d["labels"], np.int64).reshape(-1)
+        if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+            raise ValueError(f"image {image_id!r}: a box or score is NaN or infinite")
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).tolist()
+        image_id = image_id.item() if isinstance(image_id, np.generic) else image_id
+        rows.extend({"image_id": image_id, "category_id": cat_ids[lab], "bbox": box, "score": s}
+                    for box, s, lab in zip(xywh, scores.tolist(), labels.tolist()))
+    return atomic_write_bytes(path, orjson.dumps(rows))

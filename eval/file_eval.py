@@ -1,0 +1,60 @@
+"""Evaluate detection files against ground-truth files: the library call behind ``detladder eval --gt --dets``.
+
+GT is a VOC root (a directory) or a COCO annotation JSON (a file); DETS is,
+respectively, a directory of devkit result files or a COCO results JSON. The
+protocol is independent of the format: ``voc07`` on COCO files treats crowds
+as difficult; ``coco`` on VOC files takes box areas and no crowds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from eval.errors import InputError
+from eval.types import PROTOCOLS, EvalResult
+
+BACKENDS = ("ours", "pycocotools")
+
+
+def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str, split: str = "test",
+                   backend: str = "ours") -> EvalResult:
+    """Read both files, check them, and evaluate; ``InputError`` on any bad input.
+
+    ``split`` is used for VOC roots and result files only. ``backend="pycocotools"``
+    (coco protocol on COCO JSON only) runs pycocotools' COCOeval as an oracle.
+    """
+    from eval import io
+    from eval.mean_ap import evaluate
+
+    gt, dets = Path(gt), Path(dets)
+    if protocol not in PROTOCOLS:
+        raise InputError(None, f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if backend not in BACKENDS:
+        raise InputError(None, f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    for path in (gt, dets):
+        if not path.exists():
+            raise InputError(path, "not found")
+    if gt.is_dir() != dets.is_dir():
+        raise InputError(dets, "a VOC root (directory) as --gt needs a directory of comp4_det_<split>_<class>.txt "
+                               "files as --dets, and a COCO annotation JSON needs a COCO results JSON")
+    if backend == "pycocotools":
+        if protocol != "coco" or gt.is_dir():
+            raise InputError(None, "--backend pycocotools evaluates the coco protocol on COCO JSON files only")
+        from eval.coco_backend import evaluate_with_pycocotools
+
+        io.read_coco_results(dets, *_coco_ids(io.read_coco_ground_truth(gt)))  # our checks, our messages
+        return evaluate_with_pycocotools(gt, dets)
+    if gt.is_dir():
+        truth = io.read_voc_ground_truth(gt, split)
+        detections, with_files = io.read_voc_results(dets, split, truth.image_ids, truth.class_names)
+        if not with_files:
+            raise InputError(dets, f"no result files comp4_det_{split}_<class>.txt for any class of the dataset")
+    else:
+        truth = io.read_coco_ground_truth(gt)
+        detections, with_files = io.read_coco_results(dets, *_coco_ids(truth)), []
+    return evaluate(truth.gts, detections, truth.class_names, protocol, report_classes=with_files)
+
+
+def _coco_ids(truth) -> tuple[list, list]:
+    return truth.image_ids, truth.category_ids

@@ -1,0 +1,163 @@
+"""Flat arrays and (image, class) pair grouping shared by the VOC and COCO protocols.
+
+The per-image dicts of ``eval.types`` are concatenated into flat arrays once;
+every later step is vectorised over all images and classes at once:
+
+* ground truth is sorted by pair key ``label * num_images + image`` (stable,
+  so annotation order is kept inside a pair);
+* each detection learns the slice ``[start, start + count)`` of its pair's
+  ground truth;
+* detections are bucketed by ``count`` so that the IoU of every detection with
+  every object of its pair is one dense ``(n, count)`` array per bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from eval.types import Detections, GroundTruth
+
+
+@dataclass
+class FlatGT:
+    """All ground truth of a dataset, sorted by (label, image, annotation order). Shapes (N,) / (N, 4)."""
+
+    image: np.ndarray  # int64 image index
+    label: np.ndarray  # int64 class index
+    boxes: np.ndarray  # float64 x1, y1, x2, y2
+    difficult: np.ndarray  # bool
+    iscrowd: np.ndarray  # bool
+    area: np.ndarray  # float64, COCO's area-range test value
+    key: np.ndarray  # int64 pair key, non-decreasing
+
+
+@dataclass
+class FlatDets:
+    """All detections of a dataset, in input order (image by image). Shapes (D,) / (D, 4)."""
+
+    image: np.ndarray  # int64
+    label: np.ndarray  # int64
+    boxes: np.ndarray  # float64
+    scores: np.ndarray  # float64
+    order: np.ndarray  # int64 tie-break key among equal scores of one class
+
+
+def _field(d: dict, name: str, dtype, shape_tail: tuple, i: int, what: str) -> np.ndarray:
+    arr = np.asarray(d[name], dtype=dtype)
+    if arr.size == 0:
+        return arr.reshape((0,) + shape_tail)
+    if arr.ndim != 1 + len(shape_tail) or arr.shape[1:] != shape_tail:
+        raise ValueError(f"{what}[{i}]['{name}'] has shape {arr.shape}, expected (N, {', '.join(map(str, shape_tail))})"
+                         if shape_tail else f"{what}[{i}]['{name}'] has shape {arr.shape}, expected (N,)")
+    return arr
+
+
+def flatten_ground_truth(gts: Sequence[GroundTruth], num_classes: int) -> FlatGT:
+    """Concatenate per-image ground truth; raise ValueError on inconsistent shapes or labels."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "label", "boxes", "difficult", "iscrowd", "area")}
+    for i, gt in enumerate(gts):
+        boxes = _field(gt, "boxes", np.float64, (4,), i, "gts")
+        n = len(boxes)
+        labels = _field(gt, "labels", np.int64, (), i, "gts")
+        difficult = _field(gt, "difficult", bool, (), i, "gts") if "difficult" in gt else np.zeros(n, bool)
+        iscrowd = _field(gt, "iscrowd", bool, (), i, "gts") if gt.get("iscrowd") is not None else np.zeros(n, bool)
+        if gt.get("area") is not None:
+            area = _field(gt, "area", np.float64, (), i, "gts")
+        else:
+            area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        if not (len(labels) == len(difficult) == len(iscrowd) == len(area) == n):
+            raise ValueError(f"gts[{i}]: boxes, labels, difficult, iscrowd and area differ in length")
+        parts["image"].append(np.full(n, i, np.int64))
+        for name, arr in (("label", labels), ("boxes", boxes), ("difficult", difficult),
+                          ("iscrowd", iscrowd), ("area", area)):
+            parts[name].append(arr)
+    flat = {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
+    if flat["image"] is None:
+        flat = {"image": np.zeros(0, np.int64), "label": np.zeros(0, np.int64), "boxes": np.zeros((0, 4)),
+                "difficult": np.zeros(0, bool), "iscrowd": np.zeros(0, bool), "area": np.zeros(0)}
+    _check_labels(flat["label"], num_classes, "gts")
+    key = flat["label"] * max(len(gts), 1) + flat["image"]
+    idx = np.argsort(key, kind="stable")
+    return FlatGT(key=key[idx], **{k: v[idx] for k, v in flat.items()})
+
+
+def flatten_detections(dets: Sequence[Detections], num_classes: int) -> FlatDets:
+    """Concatenate per-image detections in input order; raise ValueError on bad shapes or labels."""
+    images, labels, boxes, scores, orders = [], [], [], [], []
+    have_order = len(dets) > 0 and all("order" in d for d in dets)
+    for i, d in enumerate(dets):
+        b = _field(d, "boxes", np.float64, (4,), i, "dets")
+        s = _field(d, "scores", np.float64, (), i, "dets")
+        lab = _field(d, "labels", np.int64, (), i, "dets")
+        if not len(b) == len(s) == len(lab):
+            raise ValueError(f"dets[{i}]: boxes, scores and labels differ in length")
+        if have_order:
+            orders.append(_field(d, "order", np.int64, (), i, "dets"))
+        images.append(np.full(len(b), i, np.int64))
+        labels.append(lab)
+        boxes.append(b)
+        scores.append(s)
+    if not images:
+        return FlatDets(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+    flat = FlatDets(np.concatenate(images), np.concatenate(labels), np.concatenate(boxes), np.concatenate(scores),
+                    np.concatenate(orders) if have_order else np.zeros(0, np.int64))
+    if not have_order:
+        flat.order = np.arange(len(flat.image), dtype=np.int64)
+    _check_labels(flat.label, num_classes, "dets")
+    if not np.isfinite(flat.scores).all():
+        raise ValueError("dets: a score is NaN or infinite")
+    return flat
+
+
+def _check_labels(labels: np.ndarray, num_classes: int, what: str) -> None:
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"{what}: a label lies outside 0..{num_classes - 1} (labels are 0-based class indices)")
+
+
+def pair_slices(gt: FlatGT, det_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each detection's pair key: (start, count) of that pair's objects in ``gt``. (D,) int64 each."""
+    start = np.searchsorted(gt.key, det_key, side="left")
+    end = np.searchsorted(gt.key, det_key, side="right")
+    return start, end - start
+
+
+def buckets(count: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (g, indices) for every distinct ``count`` value g > 0: the rows with exactly g objects."""
+    if len(count) == 0:
+        return
+    idx = np.argsort(count, kind="stable")
+    sorted_count = count[idx]
+    values, first = np.unique(sorted_count, return_index=True)
+    bounds = list(first) + [len(idx)]
+    for k, g in enumerate(values):
+        if g > 0:
+            yield int(g), idx[bounds[k]:bounds[k + 1]]
+
+
+def gathered_iou(det_boxes: np.ndarray, gt_boxes: np.ndarray, crowd: np.ndarray | None = None,
+                 det_area: np.ndarray | None = None, gt_area: np.ndarray | None = None) -> np.ndarray:
+    """IoU of each detection with its own row of objects: (n, 4) and (n, g, 4) -> (n, g) float64.
+
+    Same arithmetic as pycocotools' ``bbIou`` (and, on boxes converted from
+    VOC's inclusive integers, the devkit's ``+1`` overlap): the intersection
+    counts only when both its sides are positive, and against a crowd object
+    (``crowd`` (n, g) bool) the union is the detection's area alone.
+    ``det_area`` (n,) / ``gt_area`` (n, g) default to the box areas.
+    """
+    d = det_boxes[:, None, :]
+    iw = np.minimum(d[..., 2], gt_boxes[..., 2]) - np.maximum(d[..., 0], gt_boxes[..., 0])
+    ih = np.minimum(d[..., 3], gt_boxes[..., 3]) - np.maximum(d[..., 1], gt_boxes[..., 1])
+    overlap = (iw > 0) & (ih > 0)
+    inter = np.where(overlap, iw * ih, 0.0)
+    if det_area is None:
+        det_area = (det_boxes[:, 2] - det_boxes[:, 0]) * (det_boxes[:, 3] - det_boxes[:, 1])
+    if gt_area is None:
+        gt_area = (gt_boxes[..., 2] - gt_boxes[..., 0]) * (gt_boxes[..., 3] - gt_boxes[..., 1])
+    union = det_area[:, None] + gt_area - inter
+    if crowd is not None:
+        union = np.where(crowd, det_area[:, None], union)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(overlap & (union > 0), inter / union, 0.0)
