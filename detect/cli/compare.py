@@ -33,19 +33,22 @@ def compare_command(
     data: Path = typer.Option(..., "--data", help="Dataset root (VOC layout)."),
     configs: list[Path] = typer.Option(..., "--configs", help="Config files, one per variant (repeat or list)."),
     out: Path = typer.Option(..., "--out", help="Output directory: one run per variant, metrics.json, the report."),
-    train: bool = typer.Option(False, "--train", help="Train every variant even when a finished run exists."),
+    train: bool = typer.Option(False, "--train", help="Train variants even when OUT/<name> holds a model.pt "
+                               "that compare did not train (without it, such a run is loaded)."),
     split: str = typer.Option("test", "--split", help="Split to evaluate and time on."),
-    timing_images: int = typer.Option(20, "--timing-images", help="Test images timed per variant (after a warm-up)."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="voc07, voc12 or coco (default: the first config's)."),
+    overrides: list[str] = typer.Option([], "--set", help="key=value applied to every config (repeatable)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)."),
 ) -> int:
     """Train (or load), evaluate and time each config on the same data; write metrics.json and the report.
 
-    A re-run skips variants that already finished; a variant whose config file
-    changed is re-run. A variant that fails is reported as failed (exit code 1)
-    while the others still run.
+    A re-run skips variants that already finished with the same config (delete
+    OUT/<name> to redo one); a variant whose config changed is trained again; an
+    interrupted training resumes. A variant that fails gets a "failed" row with
+    the reason while the others still run, and the exit code is 1.
 
-    Example: detladder compare --data runs/demo/data --configs configs/ladder/faster_rcnn.yaml
-    --configs configs/ladder/fast_rcnn.yaml --out runs/cmp
+    Example: detladder compare --data runs/demo/data --configs configs/ladder/fast_rcnn.yaml
+    configs/ladder/faster_rcnn.yaml --out runs/cmp
     """
     from detect.compare import compare, print_summary
 
@@ -55,8 +58,8 @@ def compare_command(
     bad = [a for a in extra if a.startswith("-")]
     if bad:
         raise typer.BadParameter(f"unknown option {bad[0]}")
-    metrics = compare(data, list(configs) + [Path(a) for a in extra], out, train=train, split=split, timing_images=timing_images,
-                      device=device)
+    metrics = compare(data, list(configs) + [Path(a) for a in extra], out, train=train, split=split,
+                      protocol=protocol, overrides=overrides, device=device)
     return print_summary(metrics, out)
 
 

@@ -1,0 +1,414 @@
+"""``compare``: train (or load), evaluate and time several detector configs on the same data.
+
+For each config, in the order given::
+
+    OUT/<name>/            the run (detect.train: checkpoint.pt, model.pt, log.jsonl)
+    OUT/<name>/compare.json  this variant's finished row + the hash of its resolved config
+    OUT/examples/          the few test images every variant's detections are drawn on
+    OUT/metrics.json       every row (eval.report_schema), written atomically after each variant
+    OUT/report.html, report.md, figures/   rendered from metrics.json (eval.report)
+
+Resuming: a variant whose ``compare.json`` records the same config hash (the
+resolved config tree, so an edit of a ``_base_`` file counts too), dataset and
+split is taken as finished and not recomputed; a changed config is re-trained.
+A variant killed mid-training resumes from its checkpoint. A variant that fails
+gets a row ``status: failed`` with the reason; the others still run.
+
+Every variant is evaluated on the whole split with the shared calculator
+(:func:`eval.mean_ap.evaluate`) and timed per image on those same images, one
+image at a time after a warm-up; seconds/image are medians, split into
+proposals and network as ``detect.inference.run_detector`` reports them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from eval.errors import InputError
+from eval.files import atomic_write_json
+from eval.report_schema import SCHEMA_VERSION, validate_metrics
+
+Log = Callable[[str], None]
+
+#: What each rung's proposal source and region classifier are, for the ladder table.
+RUNG_PARTS: dict[str, tuple[str, str]] = {
+    "regression": ("none (whole image)", "global-pool head: class + one box"),
+    "sliding_window": ("sliding windows", "crop-and-warp -> backbone -> head"),
+    "rcnn": ("Selective Search", "crop-and-warp -> backbone -> head"),
+    "fast_rcnn": ("Selective Search", "RoIAlign on shared features -> head"),
+    "faster_rcnn": ("RPN on shared features", "RoIAlign on shared features -> head"),
+}
+EXAMPLE_SCORE_THRESH = 0.4  # detections drawn in the example figure
+EXAMPLE_MAX_DETECTIONS = 12
+MAX_CURVE_POINTS = 200  # PR curves are thinned to this many points in metrics.json
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def config_hash(config) -> str:
+    """SHA-256 of the resolved config (after ``_base_`` merging and overrides)."""
+    from detect.config import config_to_dict
+
+    text = json.dumps(config_to_dict(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _variant_names(config_paths: Sequence[Path]) -> list[str]:
+    names = [Path(p).stem for p in config_paths]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise InputError(config_paths[i], f"another config is also named {name!r}; variant names come "
+                                              "from file names and must differ")
+    return names
+
+
+def _thin(values: list[float], keep: list[int]) -> list[float]:
+    return [round(float(values[i]), 5) for i in keep]
+
+
+def curve_json(curve) -> dict | None:
+    """A PRCurve as {"recall", "precision"} lists, at most MAX_CURVE_POINTS evenly spaced points."""
+    if curve is None:
+        return None
+    n = len(curve.recall)
+    if n <= MAX_CURVE_POINTS:
+        keep = list(range(n))
+    else:
+        keep = sorted({round(i * (n - 1) / (MAX_CURVE_POINTS - 1)) for i in range(MAX_CURVE_POINTS)})
+    return {"recall": _thin(list(curve.recall), keep), "precision": _thin(list(curve.precision), keep)}
+
+
+def _finite(value) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def failed_row(name: str, config_path: Path, rung: str | None, error: str) -> dict:
+    """The metrics.json row of a variant that did not finish."""
+    source, head = RUNG_PARTS.get(rung or "", (None, None))
+    return {"name": name, "config": str(config_path), "status": "failed", "error": error, "rung": rung,
+            "proposal_source": source, "region_classifier": head, "mAP": None, "per_class": {},
+            "seconds_per_image": {"proposals": None, "network": None, "total": None}, "params": None,
+            "train_seconds": None, "curves": {"pooled": None, "per_class": {}}, "examples": {}}
+
+
+# --------------------------------------------------------------------------- one variant
+
+
+def _ensure_trained(config, run_dir: Path, digest: str, data_root: Path, force: bool, device: str,
+                    log: Log) -> float | None:
+    """Make sure run_dir holds a model.pt of this config; returns its training seconds if known.
+
+    A model compare trained from this very config is kept; a model.pt found
+    there without compare's record (trained by hand) is used unless ``force``;
+    a run of an edited config is trained again; an interrupted training resumes.
+    """
+    from detect.train import train
+
+    state_path = run_dir / "compare-train.json"
+    state = _read_json(state_path)
+    model_path = run_dir / "model.pt"
+    same = state.get("config_hash") == digest
+    if model_path.is_file() and same and state.get("phase") == "trained":
+        return state.get("train_seconds")
+    if model_path.is_file() and not state and not force:
+        log(f"  using the existing run in {run_dir} (pass --train to retrain it)")
+        return None
+    resume = same and state.get("phase") == "training" and (run_dir / "checkpoint.pt").is_file()
+    if not resume:  # a stale run (another config, or forced): start clean
+        for stale in ("checkpoint.pt", "model.pt", "log.jsonl"):
+            (run_dir / stale).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(state_path, {"config_hash": digest, "phase": "training"})
+    log(f"  training ({'resuming' if resume else 'from scratch'}) -> {run_dir}")
+    result = train(config, run_dir, resume=resume, data_root=data_root, device=device)
+    seconds = _finite(getattr(result, "train_seconds", None))
+    atomic_write_json(state_path, {"config_hash": digest, "phase": "trained", "train_seconds": seconds})
+    return seconds
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _example_detections(dets: dict, class_names: Sequence[str]) -> list[dict]:
+    order = dets["scores"].argsort()[::-1][:EXAMPLE_MAX_DETECTIONS]
+    out = []
+    for k in order:
+        score = float(dets["scores"][k])
+        if score < EXAMPLE_SCORE_THRESH:
+            break
+        out.append({"label": class_names[int(dets["labels"][k])], "score": round(score, 4),
+                    "box": [round(float(v), 2) for v in dets["boxes"][k]]})
+    return out
+
+
+def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol: str,
+                    warmup: int, log: Log) -> dict:
+    """Evaluate and time ``model`` on every image of ``dataset``, one image at a time.
+
+    Returns the measured part of a metrics row: mAP, per_class, curves,
+    seconds_per_image (medians), params and the example images' detections.
+    """
+    import statistics
+
+    from detect.inference import run_detector
+    from eval.mean_ap import evaluate
+
+    class_names = list(dataset.class_names)
+    n = len(dataset)
+    for i in range(min(warmup, n)):  # warm-up: allocator, caches, lazy initialisation
+        run_detector(model, config, [dataset[i][0]], image_ids=[dataset.image_ids[i]])
+    gts, dets, times = [], [], []
+    for i in range(n):
+        image, ann = dataset[i]
+        result, stage = run_detector(model, config, [image], image_ids=[ann.image_id])
+        dets.append(result[0])
+        times.append(stage[0])
+        gts.append({"boxes": ann.boxes, "labels": ann.labels, "difficult": ann.difficult, "image_id": ann.image_id})
+        if (i + 1) % 25 == 0 or i + 1 == n:
+            log(f"  evaluated {i + 1}/{n} images")
+    result = evaluate(gts, dets, class_names, protocol, report_classes=class_names)
+    prop = statistics.median(t.proposals for t in times) if times else None
+    net = statistics.median(t.network for t in times) if times else None
+    total = statistics.median(t.proposals + t.network for t in times) if times else None
+    index = {image_id: k for k, image_id in enumerate(dataset.image_ids)}
+    return {
+        "mAP": _finite(result.mAP),
+        "per_class": {name: _finite(result.per_class.get(name)) for name in class_names},
+        "seconds_per_image": {"proposals": prop, "network": net, "total": total},
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "curves": {"pooled": curve_json(result.pooled) if len(result.pooled.recall) else None,
+                   "per_class": {name: curve_json(result.curves.get(name)) for name in class_names}},
+        "examples": {i: _example_detections(dets[index[i]], class_names) for i in example_ids},
+    }
+
+
+def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: Path, dataset,
+                example_ids: Sequence[str], protocol: str, *, force_train: bool, device: str,
+                warmup: int, log: Log) -> dict:
+    """Train or load one variant, then measure it; returns its (status ok) metrics row."""
+    from detect.inference import load_detector
+
+    run_dir = out_dir / name
+    digest = config_hash(config)
+    seconds = _ensure_trained(config, run_dir, digest, data_root, force_train, device, log)
+    model, model_config, _ = load_detector(run_dir / "model.pt", device=device)
+    model.eval()
+    measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log)
+    rung = config.model.rung
+    source, head = RUNG_PARTS.get(rung, (rung, rung))
+    return {"name": name, "config": str(config_path), "status": "ok", "error": None, "rung": rung,
+            "proposal_source": source, "region_classifier": head, **measured, "train_seconds": seconds}
+
+
+# --------------------------------------------------------------------------- the whole comparison
+
+
+def _held_equal(configs: dict, data_root: Path, split: str, protocol: str) -> dict:
+    """The settings a reader needs to trust the comparison; a value that differs says so."""
+    def value(cfg, getter):
+        try:
+            return getter(cfg)
+        except AttributeError:
+            return None
+
+    keys = {
+        "backbone": lambda c: f"{c.model.backbone.name} (width {c.model.backbone.width}, "
+                              f"weights {c.model.backbone.weights or 'random init'})",
+        "input size": lambda c: f"{c.data.image_size} px (max {c.data.max_size})",
+        "seed": lambda c: c.seed,
+        "schedule": lambda c: f"{c.train.optimizer} lr {c.train.lr:g}, batch {c.train.batch_size}, "
+                              f"warm-up {c.train.warmup_iterations}, {c.train.schedule}",
+        "training iterations": lambda c: c.train.iterations,
+        "horizontal flips": lambda c: c.data.flip,
+        "test score threshold": lambda c: c.test.score_thresh,
+        "test NMS threshold": lambda c: c.test.nms_thresh,
+    }
+    settings: dict = {}
+    for key, getter in keys.items():
+        values = {name: value(cfg, getter) for name, cfg in configs.items()}
+        distinct = set(map(str, values.values()))
+        if len(distinct) <= 1:
+            settings[key] = next(iter(values.values()), None)
+        else:
+            settings[key] = "differs: " + ", ".join(f"{n} {v}" for n, v in values.items())
+    settings.update({"dataset": str(data_root), "split": split, "protocol": protocol,
+                     "mAP calculator": "eval.mean_ap.evaluate (shared by every variant)"})
+    return settings
+
+
+def machine_info(device: str) -> dict:
+    """CPU/GPU model, threads and library versions, for the report's machine table."""
+    import platform
+
+    import torch
+    import torchvision
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+    return {"cpu": cpu, "cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(),
+            "device": device, "gpu": gpu, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _write_examples(dataset, out_dir: Path, count: int) -> list[dict]:
+    """Copy the first ``count`` images of the split beside metrics.json; their schema entries."""
+    examples = []
+    for k in range(min(count, len(dataset))):
+        src = dataset.image_path(k)
+        ann = dataset.annotations[k]
+        suffix = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png") else ".png"
+        rel = f"examples/example_{k}{suffix}"
+        target = out_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".png" and src.suffix.lower() != ".png":
+            from PIL import Image
+
+            Image.fromarray(dataset[k][0]).save(target)
+        else:
+            shutil.copyfile(src, target)
+        image = dataset[k][0]
+        examples.append({
+            "image_id": ann.image_id, "file": rel, "width": int(image.shape[1]), "height": int(image.shape[0]),
+            "ground_truth": [{"label": dataset.class_names[int(lab)], "box": [float(v) for v in box],
+                              "difficult": bool(diff)}
+                             for box, lab, diff in zip(ann.boxes, ann.labels, ann.difficult)],
+        })
+    return examples
+
+
+def _pick_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def compare(
+    data_root: str | os.PathLike,
+    config_paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    train: bool = False,
+    split: str = "test",
+    protocol: str | None = None,
+    overrides: Sequence[str] = (),
+    device: str | None = None,
+    warmup: int = 2,
+    examples: int = 4,
+    log: Log | None = _stderr,
+    timing_images: int | None = None,
+) -> dict:
+    """Compare detector configs on one dataset; writes OUT/metrics.json and the report; returns the metrics.
+
+    ``protocol`` defaults to the first config's ``test.protocol``. ``overrides``
+    (``key=value``) apply to every config. ``timing_images`` is accepted for
+    the CLI and ignored: every evaluated image is timed. Raises ``InputError``
+    for a missing dataset or a bad config (before any work starts); a variant
+    that fails while training or measuring becomes a ``failed`` row instead.
+    """
+    from detect.config import load_config
+    from detect.data.voc import VOCDataset
+    from eval.report import render_metrics
+
+    log = log or (lambda message: None)
+    data_root, out_dir = Path(data_root), Path(out_dir)
+    config_paths = [Path(p) for p in config_paths]
+    if not config_paths:
+        raise InputError(None, "compare needs at least one config")
+    names = _variant_names(config_paths)
+    overrides = [*overrides, f"data.root={data_root}"]
+    configs = {name: load_config(path, overrides) for name, path in zip(names, config_paths)}
+    protocol = protocol or next(iter(configs.values())).test.protocol
+    dataset = VOCDataset(data_root, split)
+    if len(dataset) == 0:
+        raise InputError(data_root, f"split {split!r} has no usable images")
+    device = _pick_device(device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {
+        "schema_version": SCHEMA_VERSION, "protocol": protocol,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "dataset": {"root": str(data_root), "split": split, "num_images": len(dataset),
+                    "class_names": list(dataset.class_names)},
+        "settings": _held_equal(configs, data_root, split, protocol),
+        "machine": machine_info(device),
+        "timing": {"images": len(dataset), "warmup": warmup, "batch size": 1, "statistic": "median"},
+        "examples": _write_examples(dataset, out_dir, examples),
+        "variants": [],
+    }
+    example_ids = [e["image_id"] for e in metrics["examples"]]
+    fingerprint = {"data_root": str(data_root.resolve()), "split": split, "protocol": protocol,
+                   "images": len(dataset), "examples": example_ids}
+    for k, (name, path) in enumerate(zip(names, config_paths)):
+        config = configs[name]
+        log(f"[{k + 1}/{len(names)}] {name} ({config.model.rung})")
+        row_path = out_dir / name / "compare.json"
+        record = _read_json(row_path)
+        if record.get("config_hash") == config_hash(config) and record.get("fingerprint") == fingerprint:
+            log("  finished earlier with the same config: kept")
+            row = record["row"]
+        else:
+            try:
+                row = run_variant(name, path, config, out_dir, data_root, dataset, example_ids, protocol,
+                                  force_train=train, device=device, warmup=warmup, log=log)
+                atomic_write_json(row_path, {"config_hash": config_hash(config), "fingerprint": fingerprint,
+                                             "row": row})
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one variant failing must not sink the others
+                (out_dir / name).mkdir(parents=True, exist_ok=True)
+                (out_dir / name / "error.log").write_text(traceback.format_exc())
+                log(f"  FAILED: {_one_line(exc)} (traceback in {out_dir / name / 'error.log'})")
+                row = failed_row(name, path, config.model.rung, _one_line(exc))
+        metrics["variants"].append(row)
+        validate_metrics(metrics)
+        atomic_write_json(out_dir / "metrics.json", metrics)
+    render_metrics(metrics, out_dir, out_dir, out_dir / "metrics.json")
+    return metrics
+
+
+def print_summary(metrics: dict, out_dir: str | os.PathLike) -> int:
+    """Print one line per variant and where the report is; returns 1 if any variant failed."""
+    out_dir = Path(out_dir)
+    failed = 0
+    for v in metrics["variants"]:
+        if v["status"] != "ok":
+            failed += 1
+            print(f"{v['name']:<16} FAILED  {v['error']}")
+            continue
+        m = "n/a" if v["mAP"] is None else f"{v['mAP']:.3f}"
+        total = v["seconds_per_image"]["total"]
+        t = "n/a" if total is None else f"{total * 1000:.1f} ms/image"
+        print(f"{v['name']:<16} mAP {m}  {t}")
+    print(f"report: {out_dir / 'report.html'}")
+    print(f"markdown: {out_dir / 'report.md'}")
+    print(f"metrics: {out_dir / 'metrics.json'}")
+    return 1 if failed else 0
