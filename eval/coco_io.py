@@ -10,6 +10,7 @@ COCO boxes are ``[x, y, w, h]``; in memory they become ``[x, y, x + w, y + h]``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -34,7 +35,10 @@ def load_json(path: str | os.PathLike):
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise InputError(path, f"malformed or truncated JSON ({exc})") from None
+        try:  # the standard library also reads NaN / Infinity (Python's json.dump writes them); we refuse them later
+            return json.loads(data)
+        except ValueError:
+            raise InputError(path, f"malformed or truncated JSON ({exc})") from None
 
 
 def _list_of_dicts(value, path: Path, what: str) -> list:

@@ -1,0 +1,122 @@
+"""The coco protocol: equal to pycocotools' COCOeval (the oracle) to 1e-9, plus hand-computed cases."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.io import read_coco_ground_truth, read_coco_results
+from eval.mean_ap import evaluate
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "coco_val2014_sample"
+
+
+def pycocotools_eval(gt_path, res_path):
+    """COCOeval (bbox) run in-process: (stats (12,), per-category mean precision at area all / 100 dets)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        dt = gt.loadRes(str(res_path))
+        ev = COCOeval(gt, dt, iouType="bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    per_class = {}
+    for k, cat in enumerate(ev.params.catIds):
+        p = ev.eval["precision"][:, :, k, 0, -1]
+        per_class[gt.cats[cat]["name"]] = float(np.mean(p[p > -1])) if (p > -1).any() else None
+    return np.array(ev.stats), per_class, ev.eval["precision"]
+
+
+def ours(gt_path, res_path):
+    truth = read_coco_ground_truth(gt_path)
+    dets = read_coco_results(res_path, truth.image_ids, truth.category_ids)
+    return evaluate(truth.gts, dets, truth.class_names, "coco")
+
+
+def test_real_coco_sample_matches_published_and_live_pycocotools():
+    result = ours(SAMPLE / "instances.json", SAMPLE / "results.json")
+    published = [0.503647, 0.696973, 0.571667, 0.593252, 0.557991, 0.489363,
+                 0.386813, 0.593680, 0.595353, 0.654764, 0.603130, 0.553744]
+    np.testing.assert_allclose(result.stats, published, atol=1e-6)
+    stats, per_class, _ = pycocotools_eval(SAMPLE / "instances.json", SAMPLE / "results.json")
+    np.testing.assert_allclose(result.stats, stats, atol=1e-9, rtol=0)
+    assert result.mAP == result.stats[0]
+    assert result.per_class.keys() == per_class.keys()
+    for name, ap in per_class.items():
+        assert (ap is None) == (result.per_class[name] is None), name
+        if ap is not None:
+            assert abs(result.per_class[name] - ap) < 1e-9, name
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_random_corpora_equal_pycocotools(coco_files, seed):
+    gt_path, res_path = coco_files(seed, max_per_pair=120 if seed % 2 else 0)
+    result = ours(gt_path, res_path)
+    stats, per_class, precision = pycocotools_eval(gt_path, res_path)
+    np.testing.assert_allclose(result.stats, stats, atol=1e-9, rtol=0)
+    assert -1 not in stats[3:6], "the corpus should populate every area range"
+    for name, ap in per_class.items():
+        assert (ap is None) == (result.per_class[name] is None)
+        if ap is not None:
+            assert abs(result.per_class[name] - ap) < 1e-9
+    k = 0
+    name = read_coco_ground_truth(gt_path).class_names[k]
+    if name in result.curves:
+        np.testing.assert_allclose(result.curves[name].precision, precision[0, :, k, 0, -1], atol=1e-12)
+
+
+def test_crowd_heavy_corpus_equals_pycocotools(coco_files):
+    gt_path, res_path = coco_files(11, num_images=25, crowd_rate=0.5)
+    stats, _, _ = pycocotools_eval(gt_path, res_path)
+    np.testing.assert_allclose(ours(gt_path, res_path).stats, stats, atol=1e-9, rtol=0)
+
+
+def _one(gt_boxes, det_boxes, scores, iscrowd=None, area=None, gt_labels=None, det_labels=None, names=("a",)):
+    gt = {"boxes": np.array(gt_boxes, float).reshape(-1, 4), "difficult": np.zeros(len(gt_boxes), bool),
+          "labels": np.array(gt_labels if gt_labels is not None else [0] * len(gt_boxes))}
+    if iscrowd is not None:
+        gt["iscrowd"] = np.array(iscrowd, bool)
+    if area is not None:
+        gt["area"] = np.array(area, float)
+    det = {"boxes": np.array(det_boxes, float).reshape(-1, 4), "scores": np.array(scores, float),
+           "labels": np.array(det_labels if det_labels is not None else [0] * len(det_boxes))}
+    return evaluate([gt], [det], list(names), "coco")
+
+
+def test_iou_exactly_one_half_matches_at_the_first_threshold_only():
+    # 10x10 object, detection covering its left half: IoU = 50/100 = 0.5 exactly (>= .5 is a match).
+    r = _one([[0, 0, 10, 10]], [[0, 0, 5, 10]], [0.9], area=[5000.0])
+    assert r.stats[1] == pytest.approx(1.0, abs=1e-15) and r.stats[2] == 0.0  # 1/(1 + eps), as pycocotools
+    assert r.stats[0] == pytest.approx(0.1, abs=1e-15)  # precision 1 at IoU .5, 0 at the other nine
+    assert r.stats[4] == pytest.approx(0.1) and r.stats[3] == -1 and r.stats[5] == -1  # area 5000: only "medium"
+
+
+def test_crowd_absorbs_many_detections_and_is_never_counted():
+    # One real object and one crowd region; three detections inside the crowd are ignored, not false positives.
+    r = _one([[0, 0, 20, 20], [100, 100, 300, 300]], [[0, 0, 20, 20], [110, 110, 150, 150], [200, 200, 240, 240],
+             [120, 250, 160, 290]], [0.5, 0.9, 0.8, 0.7], iscrowd=[False, True])
+    assert r.stats[0] == pytest.approx(1.0) and r.per_class["a"] == pytest.approx(1.0)
+
+
+def test_image_without_objects_still_counts_its_detections_as_false_positives():
+    gts = [{"boxes": np.array([[0, 0, 10, 10.0]]), "labels": np.array([0]), "difficult": np.zeros(1, bool)},
+           {"boxes": np.zeros((0, 4)), "labels": np.zeros(0, int), "difficult": np.zeros(0, bool)}]
+    dets = [{"boxes": np.array([[0, 0, 10, 10.0]]), "scores": np.array([0.5]), "labels": np.array([0])},
+            {"boxes": np.array([[0, 0, 10, 10.0]]), "scores": np.array([0.9]), "labels": np.array([0])}]
+    r = evaluate(gts, dets, ["a"], "coco")
+    # ranked: FP (0.9) then TP (0.5): precision 1/2 at recall 1 everywhere
+    assert r.stats[0] == pytest.approx(0.5) and r.stats[8] == pytest.approx(1.0)
+
+
+def test_empty_detections_and_classes_without_objects():
+    r = _one([[0, 0, 10, 10]], [], [], names=("a", "b"))
+    assert r.per_class == {"a": 0.0, "b": None} and r.stats[0] == 0.0
+    r = _one([], [], [], names=("a",))
+    assert r.per_class == {"a": None} and r.stats == [-1.0] * 12

@@ -1,0 +1,158 @@
+"""``detladder eval``: both forms, the JSON it writes, one-line errors with exit 2, and no torch on start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detect.cli import main
+from eval.io import read_voc_ground_truth, write_voc_results
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "tests" / "data" / "coco_val2014_sample"
+PUBLISHED = [0.503647, 0.696973, 0.571667, 0.593252, 0.557991, 0.489363,
+             0.386813, 0.593680, 0.595353, 0.654764, 0.603130, 0.553744]
+
+
+def test_coco_files_give_pycocotools_numbers_without_importing_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from detect.cli import main\n"
+        f"rc = main(['eval', '--gt', {str(SAMPLE / 'instances.json')!r}, '--dets', {str(SAMPLE / 'results.json')!r},"
+        f" '--protocol', 'coco', '--json', {str(tmp_path / 'out.json')!r}])\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'matplotlib', 'cv2', 'skimage', 'pycocotools') if m in sys.modules]\n"
+        "print('RC', rc, 'HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "RC 0 HEAVY []" in out.stdout, out.stdout + out.stderr
+    assert out.stderr == ""
+    assert "toothbrush" in out.stdout and "mAP (coco): 0.5036" in out.stdout
+    payload = json.loads((tmp_path / "out.json").read_text())
+    assert list(payload) == ["protocol", "mAP", "per_class", "stats"] and payload["protocol"] == "coco"
+    np.testing.assert_allclose(payload["stats"], PUBLISHED, atol=1e-6)
+    assert payload["mAP"] == payload["stats"][0] and len(payload["per_class"]) == 80
+    assert payload["per_class"]["hair drier"] is None  # a category without objects
+
+
+def test_pycocotools_backend_gives_the_same_json(tmp_path):
+    args = ["eval", "--gt", str(SAMPLE / "instances.json"), "--dets", str(SAMPLE / "results.json"), "--protocol", "coco"]
+    assert main([*args, "--json", str(tmp_path / "ours.json")]) == 0
+    assert main([*args, "--backend", "pycocotools", "--json", str(tmp_path / "ref.json")]) == 0
+    ours, ref = (json.loads((tmp_path / n).read_text()) for n in ("ours.json", "ref.json"))
+    np.testing.assert_allclose(ours["stats"], ref["stats"], atol=1e-9, rtol=0)
+    assert ours["per_class"].keys() == ref["per_class"].keys()
+
+
+def test_voc_root_and_devkit_files_end_to_end(cli, synth_root, tmp_path):
+    truth = read_voc_ground_truth(synth_root, "test")
+    perfect = [{"boxes": g["boxes"], "scores": np.linspace(0.9, 0.5, len(g["boxes"])), "labels": g["labels"]}
+               for g in truth.gts]
+    write_voc_results(tmp_path / "res", "test", truth.image_ids, perfect, truth.class_names)
+    out = cli("eval", "--gt", synth_root, "--dets", tmp_path / "res", "--split", "test", "--protocol", "voc07",
+              "--json", tmp_path / "ap.json")
+    assert out.returncode == 0, out.stderr
+    payload = json.loads((tmp_path / "ap.json").read_text())
+    assert list(payload) == ["protocol", "mAP", "per_class"] and payload["protocol"] == "voc07"
+    with_objects = {truth.class_names[k] for g in truth.gts for k, d in zip(g["labels"], g["difficult"]) if not d}
+    assert {k for k, v in payload["per_class"].items() if v is not None} == with_objects
+    assert payload["mAP"] == pytest.approx(1.0) and "mAP (voc07): 1.0000" in out.stdout
+
+
+def _one_line_exit_2(capfd, argv) -> str:
+    assert main(argv) == 2
+    err = capfd.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].strip() and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", ["truncated_json", "unknown_image", "unknown_category", "zero_width", "bad_xml",
+                                  "missing_xml", "missing_split", "five_fields", "nan_score", "inverted",
+                                  "voc_unknown_image"])
+def test_bad_input_exits_2_with_one_line_naming_the_file(capfd, tmp_path, synth_root, case):
+    import shutil
+
+    gt_rows = json.loads((SAMPLE / "instances.json").read_text())
+    res_rows = json.loads((SAMPLE / "results.json").read_text())
+    gt, res = tmp_path / "gt.json", tmp_path / "res.json"
+    gt.write_text(json.dumps(gt_rows))
+    voc = tmp_path / "voc"
+    shutil.copytree(synth_root, voc)
+    test_ids = (voc / "ImageSets" / "Main" / "test.txt").read_text().split()
+    resdir = tmp_path / "vocres"
+    resdir.mkdir()
+    first_class = (voc / "classes.txt").read_text().split()[0]
+    voc_file = resdir / f"comp4_det_test_{first_class}.txt"
+    voc_file.write_text(f"{test_ids[0]} 0.9 1 1 10 10\n")
+    expected = {"truncated_json": ("res.json", "malformed"), "unknown_image": ("res.json", "image id 31337"),
+                "unknown_category": ("res.json", "category id 1000"), "zero_width": ("res.json", "w <= 0"),
+                "bad_xml": (f"{test_ids[1]}.xml", "malformed XML"), "missing_xml": ("424242.xml", "not found"),
+                "missing_split": ("val.txt", "split file not found"), "five_fields": (voc_file.name, "line 2"),
+                "nan_score": (voc_file.name, "line 1: NaN"), "inverted": (voc_file.name, "line 1: inverted"),
+                "voc_unknown_image": (voc_file.name, "image id '424242'")}[case]
+    res.write_text(json.dumps(res_rows))
+    split = "test"
+    if case == "truncated_json":
+        res.write_text(json.dumps(res_rows)[:-100])
+    elif case in ("unknown_image", "unknown_category", "zero_width"):
+        key, value = {"unknown_image": ("image_id", 31337), "unknown_category": ("category_id", 1000),
+                      "zero_width": ("bbox", [3.0, 4.0, 0.0, 9.0])}[case]
+        res_rows[5][key] = value
+        res.write_text(json.dumps(res_rows))
+    elif case == "bad_xml":
+        (voc / "Annotations" / f"{test_ids[1]}.xml").write_text("<annotation><object>")
+    elif case == "missing_xml":
+        (voc / "ImageSets" / "Main" / "test.txt").write_text("\n".join(test_ids + ["424242"]) + "\n")
+    elif case == "missing_split":
+        split = "val"
+    elif case == "five_fields":
+        voc_file.write_text(f"{test_ids[0]} 0.9 1 1 10 10\n{test_ids[0]} 0.9 1 1 10\n")
+    elif case == "nan_score":
+        voc_file.write_text(f"{test_ids[0]} nan 1 1 10 10\n")
+    elif case == "inverted":
+        voc_file.write_text(f"{test_ids[0]} 0.9 10 1 9 10\n")
+    elif case == "voc_unknown_image":
+        voc_file.write_text(f"424242 0.9 1 1 10 10\n")
+    coco = case in ("truncated_json", "unknown_image", "unknown_category", "zero_width")
+    argv = ["eval", "--gt", str(gt if coco else voc), "--dets", str(res if coco else resdir), "--split", split,
+            "--protocol", "coco" if coco else "voc12", "--json", str(tmp_path / "out.json")]
+    line = _one_line_exit_2(capfd, argv)
+    assert expected[0] in line and expected[1] in line, line
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval", "--protocol", "voc07"],
+    ["eval", "--gt", "a", "--dets", "b", "--config", "c.yaml", "--protocol", "voc07"],
+    ["eval", "--gt", str(SAMPLE / "instances.json"), "--protocol", "coco"],
+    ["eval", "--gt", str(SAMPLE / "instances.json"), "--dets", str(SAMPLE / "results.json"), "--protocol", "voc2010"],
+    ["eval", "--gt", str(SAMPLE / "instances.json"), "--dets", str(SAMPLE / "results.json"), "--protocol", "voc07",
+     "--backend", "pycocotools"],
+])
+def test_usage_errors_exit_2_with_one_line(capfd, argv):
+    _one_line_exit_2(capfd, argv)
+
+
+def test_model_form_calls_evaluate_model(monkeypatch, tmp_path, capfd):
+    from eval.types import EvalResult
+
+    calls = []
+
+    def evaluate_model(config_path, weights, data_root, split, protocol, json_out, overrides=(), device=None):
+        calls.append((str(config_path), str(weights), str(data_root), split, protocol, str(json_out), overrides, device))
+        return EvalResult(protocol=protocol, mAP=0.25, per_class={"cat": 0.25, "dog": None})
+
+    monkeypatch.setitem(sys.modules, "detect.model_eval", types.SimpleNamespace(evaluate_model=evaluate_model))
+    rc = main(["eval", "--config", "c.yaml", "--weights", "m.pt", "--data", "root", "--split", "val", "--protocol",
+               "voc12", "--json", str(tmp_path / "o.json"), "--set", "test.score_thresh=0.1", "--device", "cpu"])
+    assert rc == 0
+    assert calls == [("c.yaml", "m.pt", "root", "val", "voc12", str(tmp_path / "o.json"), ["test.score_thresh=0.1"], "cpu")]
+    assert json.loads((tmp_path / "o.json").read_text()) == {"protocol": "voc12", "mAP": 0.25,
+                                                             "per_class": {"cat": 0.25, "dog": None}}
+    assert "mAP (voc12): 0.2500" in capfd.readouterr().out
