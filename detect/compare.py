@@ -111,7 +111,7 @@ def failed_row(name: str, config_path: Path, rung: str | None, error: str) -> di
 
 
 def _ensure_trained(config, run_dir: Path, digest: str, data_root: Path, force: bool, device: str,
-                    log: Log) -> float | None:
+                    log: Log, progress: bool = False) -> float | None:
     """Make sure run_dir holds a model.pt of this config; returns its training seconds if known.
 
     A model compare trained from this very config is kept; a model.pt found
@@ -136,7 +136,8 @@ def _ensure_trained(config, run_dir: Path, digest: str, data_root: Path, force: 
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(state_path, {"config_hash": digest, "phase": "training"})
     log(f"  training ({'resuming' if resume else 'from scratch'}) -> {run_dir}")
-    result = train(config, run_dir, resume=resume, data_root=data_root, device=device)
+    result = train(config, run_dir, resume=resume, data_root=data_root, device=device, progress=progress,
+                   say=lambda message: log(f"  {message}"))
     seconds = _finite(getattr(result, "train_seconds", None))
     atomic_write_json(state_path, {"config_hash": digest, "phase": "trained", "train_seconds": seconds})
     return seconds
@@ -162,8 +163,33 @@ def _example_detections(dets: dict, class_names: Sequence[str]) -> list[dict]:
     return out
 
 
+class ProposalMemo:
+    """Test-time proposals computed once per (method, parameters, image) and shared by variants.
+
+    R-CNN and Fast R-CNN read the same Selective Search boxes: the second variant
+    reuses the boxes and reports the seconds measured when they were computed.
+    """
+
+    def __init__(self):
+        self._store: dict = {}
+
+    def get(self, config, index: int, image) -> tuple[list | None, list | None]:
+        from detect.build import proposal_method
+        from detect.data.training import proposal_params
+        from proposals.cache import compute_proposals
+
+        method = proposal_method(config)
+        if method is None:
+            return None, None
+        key = (method, json.dumps(proposal_params(config, method), sort_keys=True), index)
+        if key not in self._store:
+            self._store[key] = compute_proposals(image, method, proposal_params(config, method))
+        boxes, seconds = self._store[key]
+        return [boxes], [seconds]
+
+
 def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol: str,
-                    warmup: int, log: Log) -> dict:
+                    warmup: int, log: Log, memo: ProposalMemo | None = None) -> dict:
     """Evaluate and time ``model`` on every image of ``dataset``, one image at a time.
 
     Returns the measured part of a metrics row: mAP, per_class, curves,
@@ -174,23 +200,27 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
     from detect.inference import run_detector
     from eval.mean_ap import evaluate
 
+    memo = memo or ProposalMemo()
     class_names = list(dataset.class_names)
     n = len(dataset)
     for i in range(min(warmup, n)):  # warm-up: allocator, caches, lazy initialisation
-        run_detector(model, config, [dataset[i][0]], image_ids=[dataset.image_ids[i]])
+        image = dataset[i][0]
+        props, secs = memo.get(config, i, image)
+        run_detector(model, config, [image], proposals=props, proposal_seconds=secs, batch_size=1)
     gts, dets, times = [], [], []
     for i in range(n):
         image, ann = dataset[i]
-        result, stage = run_detector(model, config, [image], image_ids=[ann.image_id])
+        props, secs = memo.get(config, i, image)
+        result, stage = run_detector(model, config, [image], proposals=props, proposal_seconds=secs, batch_size=1)
         dets.append(result[0])
         times.append(stage[0])
         gts.append({"boxes": ann.boxes, "labels": ann.labels, "difficult": ann.difficult, "image_id": ann.image_id})
         if (i + 1) % 25 == 0 or i + 1 == n:
             log(f"  evaluated {i + 1}/{n} images")
     result = evaluate(gts, dets, class_names, protocol, report_classes=class_names)
-    prop = statistics.median(t.proposals for t in times) if times else None
-    net = statistics.median(t.network for t in times) if times else None
-    total = statistics.median(t.proposals + t.network for t in times) if times else None
+    prop = statistics.median(t.proposals for t in times)
+    net = statistics.median(t.network for t in times)
+    total = statistics.median(t.proposals + t.network for t in times)
     index = {image_id: k for k, image_id in enumerate(dataset.image_ids)}
     return {
         "mAP": _finite(result.mAP),
@@ -205,16 +235,16 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
 
 def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: Path, dataset,
                 example_ids: Sequence[str], protocol: str, *, force_train: bool, device: str,
-                warmup: int, log: Log) -> dict:
+                warmup: int, log: Log, memo: ProposalMemo | None = None, progress: bool = False) -> dict:
     """Train or load one variant, then measure it; returns its (status ok) metrics row."""
     from detect.inference import load_detector
 
     run_dir = out_dir / name
     digest = config_hash(config)
-    seconds = _ensure_trained(config, run_dir, digest, data_root, force_train, device, log)
+    seconds = _ensure_trained(config, run_dir, digest, data_root, force_train, device, log, progress)
     model, model_config, _ = load_detector(run_dir / "model.pt", device=device)
     model.eval()
-    measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log)
+    measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log, memo)
     rung = config.model.rung
     source, head = RUNG_PARTS.get(rung, (rung, rung))
     return {"name": name, "config": str(config_path), "status": "ok", "error": None, "rung": rung,
@@ -325,13 +355,15 @@ def compare(
     warmup: int = 2,
     examples: int = 4,
     log: Log | None = _stderr,
-    timing_images: int | None = None,
+    progress: bool = False,
 ) -> dict:
     """Compare detector configs on one dataset; writes OUT/metrics.json and the report; returns the metrics.
 
     ``protocol`` defaults to the first config's ``test.protocol``. ``overrides``
-    (``key=value``) apply to every config. ``timing_images`` is accepted for
-    the CLI and ignored: every evaluated image is timed. Raises ``InputError``
+    (``key=value``) apply to every config. ``warmup`` images run untimed before
+    each variant's timed pass; ``examples`` test images are drawn in the report.
+    ``device`` defaults to CUDA when present; ``progress`` shows training progress
+    bars (stderr). Raises ``InputError``
     for a missing dataset or a bad config (before any work starts); a variant
     that fails while training or measuring becomes a ``failed`` row instead.
     """
@@ -367,6 +399,7 @@ def compare(
     example_ids = [e["image_id"] for e in metrics["examples"]]
     fingerprint = {"data_root": str(data_root.resolve()), "split": split, "protocol": protocol,
                    "images": len(dataset), "examples": example_ids}
+    memo = ProposalMemo()
     for k, (name, path) in enumerate(zip(names, config_paths)):
         config = configs[name]
         log(f"[{k + 1}/{len(names)}] {name} ({config.model.rung})")
@@ -378,7 +411,8 @@ def compare(
         else:
             try:
                 row = run_variant(name, path, config, out_dir, data_root, dataset, example_ids, protocol,
-                                  force_train=train, device=device, warmup=warmup, log=log)
+                                  force_train=train, device=device, warmup=warmup, log=log, memo=memo,
+                                  progress=progress)
                 atomic_write_json(row_path, {"config_hash": config_hash(config), "fingerprint": fingerprint,
                                              "row": row})
             except (KeyboardInterrupt, SystemExit):

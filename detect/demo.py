@@ -59,7 +59,8 @@ def ensure_dataset(root: Path, train: int, test: int, seed: int, image_size: int
 
 def run_demo(out: str | os.PathLike = "runs/demo", *, device: str | None = None,
              train_images: int = DEMO_TRAIN_IMAGES, test_images: int = DEMO_TEST_IMAGES,
-             config_dir: str | os.PathLike | None = None, overrides=(), log=None) -> tuple[dict, Path]:
+             config_dir: str | os.PathLike | None = None, overrides=(), log=None,
+             progress: bool = False) -> tuple[dict, Path]:
     """Synthesise the data, compare the five ladder configs; returns (metrics, compare directory).
 
     Re-running continues where an interrupted demo stopped (compare resumes).
@@ -71,5 +72,6 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, device: str | None = None,
     configs = ladder_configs(config_dir)
     data = ensure_dataset(out / "data", train_images, test_images, DEMO_SEED, DEMO_IMAGE_SIZE, log)
     compare_dir = out / "compare"
-    metrics = compare(data, configs, compare_dir, split="test", device=device, overrides=overrides, log=log)
+    metrics = compare(data, configs, compare_dir, split="test", device=device, overrides=overrides, log=log,
+                      progress=progress)
     return metrics, compare_dir

@@ -50,6 +50,7 @@ def compare_command(
     Example: detladder compare --data runs/demo/data --configs configs/ladder/fast_rcnn.yaml
     configs/ladder/faster_rcnn.yaml --out runs/cmp
     """
+    from detect.cli.common import progress_enabled
     from detect.compare import compare, print_summary
 
     # `--configs a.yaml b.yaml` (DESIGN.md's spelling): click keeps the values after
@@ -59,7 +60,7 @@ def compare_command(
     if bad:
         raise typer.BadParameter(f"unknown option {bad[0]}")
     metrics = compare(data, list(configs) + [Path(a) for a in extra], out, train=train, split=split,
-                      protocol=protocol, overrides=overrides, device=device)
+                      protocol=protocol, overrides=overrides, device=device, progress=progress_enabled())
     return print_summary(metrics, out)
 
 
@@ -73,10 +74,11 @@ def demo_command(
 
     Example: detladder demo --out runs/demo
     """
+    from detect.cli.common import progress_enabled
     from detect.compare import print_summary
     from detect.demo import run_demo
 
-    metrics, compare_dir = run_demo(out, device=device)
+    metrics, compare_dir = run_demo(out, device=device, progress=progress_enabled())
     return print_summary(metrics, compare_dir)
 
 
