@@ -51,6 +51,9 @@ MODES: dict[str, dict[str, tuple]] = {
     },
 }
 
+#: Default minimum box side: the authors' 20 px on ~500 px VOC images, as a fraction of the longer side.
+MIN_BOX_FRACTION = 20.0 / 500.0
+
 #: Felzenszwalb's Gaussian pre-smoothing, as in the paper's code.
 FELZENSZWALB_SIGMA = 0.8
 
@@ -120,7 +123,7 @@ def selective_search(
     mode: str = "fast",
     *,
     max_side: int | None = None,
-    min_size: float = 0,
+    min_size: float | None = None,
     seed: int = 0,
     colour_spaces: tuple[str, ...] | None = None,
     ks: tuple[float, ...] | None = None,
@@ -135,7 +138,8 @@ def selective_search(
         max_side: if set, segment a copy shrunk so its longer side is at most this;
             boxes are mapped back to the original pixel grid.
         min_size: drop boxes whose width or height (original pixels) is below this.
-            The authors' code drops boxes narrower than 20 px on ~500 px images.
+            None = the authors' rule (boxes under 20 px on ~500 px VOC images are
+            dropped) scaled to this image: ``20 * max(H, W) / 500`` (5.1 px at 128 px).
         seed: seed of the ranking's random numbers.
 
     Returns:
@@ -169,6 +173,8 @@ def selective_search(
                 position = np.arange(len(boxes), 0, -1, dtype=np.float64)
                 all_keys.append(position * rng.random(len(boxes)))
                 all_boxes.append(boxes)
+    if min_size is None:
+        min_size = MIN_BOX_FRACTION * max(height, width)
     return _rank_and_filter(all_boxes, all_keys, scale, height, width, min_size)
 
 

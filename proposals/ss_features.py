@@ -74,12 +74,16 @@ def colour_bins(image: np.ndarray) -> np.ndarray:
 
 
 def _gaussian_derivative_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """1-D Gaussian g and its derivative dg (radius 4 sigma), float32."""
+    """1-D Gaussian g and its derivative kernel dg (radius 4 sigma), float32.
+
+    OpenCV filters by correlation (no kernel flip), so the kernel for d/dx is
+    ``+x / sigma^2 * g``: a rising intensity gives a positive response.
+    """
     r = int(np.ceil(4 * sigma))
     x = np.arange(-r, r + 1, dtype=np.float64)
     g = np.exp(-(x**2) / (2 * sigma**2))
     g /= g.sum()
-    dg = -x / sigma**2 * g
+    dg = x / sigma**2 * g
     return g.astype(np.float32), dg.astype(np.float32)
 
 
@@ -96,27 +100,23 @@ def texture_bins(image: np.ndarray) -> np.ndarray:
     h, w, c = image.shape
     g, dg = _gaussian_derivative_kernels(TEXTURE_SIGMA)
     half = TEXTURE_ORIENTATIONS // 2
-    angles = np.arange(half) * (2 * np.pi / TEXTURE_ORIENTATIONS)
-    out = np.empty((c * TEXTURE_ORIENTATIONS, h * w), np.int32)
-    for ch in range(c):
-        plane = image[..., ch]
-        gx = cv2.sepFilter2D(plane, cv2.CV_32F, dg, g, borderType=cv2.BORDER_REFLECT).reshape(-1)
-        gy = cv2.sepFilter2D(plane, cv2.CV_32F, g, dg, borderType=cv2.BORDER_REFLECT).reshape(-1)
-        for o, t in enumerate(angles):
-            signed = np.float32(np.cos(t)) * gx + np.float32(np.sin(t)) * gy
-            # Orientation o + half is the same line with the sign flipped.
-            for col, resp in ((ch * TEXTURE_ORIENTATIONS + o, signed),
-                              (ch * TEXTURE_ORIENTATIONS + o + half, -signed)):
-                top = float(resp.max())
-                if top > 0:
-                    # (resp * 10 / top) truncated; negatives (the other half-plane) land in bin 0.
-                    scaled = resp * np.float32(TEXTURE_BINS / top)
-                    np.clip(scaled, 0, TEXTURE_BINS - 1, out=scaled)
-                    out[col] = scaled  # float -> int32 truncates
-                else:
-                    out[col] = 0
-                out[col] += col * TEXTURE_BINS
-    return np.ascontiguousarray(out.T)
+    # sepFilter2D filters every channel at once: (H, W, C) -> (H*W, C).
+    gx = cv2.sepFilter2D(image, cv2.CV_32F, dg, g, borderType=cv2.BORDER_REFLECT).reshape(h * w, c)
+    gy = cv2.sepFilter2D(image, cv2.CV_32F, g, dg, borderType=cv2.BORDER_REFLECT).reshape(h * w, c)
+    out = np.empty((h * w, c, TEXTURE_ORIENTATIONS), np.float32)  # column = channel * 8 + orientation
+    for o in range(half):
+        t = o * 2 * np.pi / TEXTURE_ORIENTATIONS
+        np.add(np.float32(np.cos(t)) * gx, np.float32(np.sin(t)) * gy, out=out[:, :, o])
+        # Orientation o + 4 is the same line with the sign flipped.
+        np.negative(out[:, :, o], out=out[:, :, o + half])
+    out = out.reshape(h * w, c * TEXTURE_ORIENTATIONS)
+    top = out.max(axis=0)  # (C*8,) largest response of each channel and orientation
+    scale = np.where(top > 0, TEXTURE_BINS / np.where(top > 0, top, 1), 0).astype(np.float32)
+    out *= scale  # negatives (the other half-plane) end up in bin 0 after the clip
+    np.clip(out, 0, TEXTURE_BINS - 1, out=out)
+    idx = out.astype(np.int32)  # truncation = floor for values >= 0
+    idx += np.arange(c * TEXTURE_ORIENTATIONS, dtype=np.int32) * TEXTURE_BINS
+    return idx
 
 
 @dataclass

@@ -40,7 +40,7 @@ def parse_similarity(spec: str) -> frozenset[str]:
     return frozenset(letters)
 
 
-def pair_similarity(state: "_State", i: int, others: np.ndarray) -> np.ndarray:
+def pair_similarity(state: "GroupingState", i: int, others: np.ndarray) -> np.ndarray:
     """Similarity of region ``i`` to each region in ``others`` (K,) -> (K,) float64."""
     geo, g = state.geo[others], state.geo[i]  # (K, 5) and (5,): x1, y1, x2, y2, size
     if state.hist is not None:
@@ -53,7 +53,7 @@ def pair_similarity(state: "_State", i: int, others: np.ndarray) -> np.ndarray:
     return s
 
 
-def _size_fill(state: "_State", both: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
+def _size_fill(state: "GroupingState", both: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
     """s_size and/or s_fill for pairs with joint size ``both`` and boxes in ``ga``/``gb``."""
     if not state.use_fill:
         return 1.0 - both / state.image_size
@@ -64,7 +64,7 @@ def _size_fill(state: "_State", both: np.ndarray, ga: np.ndarray, gb: np.ndarray
     return 1.0 - (bb - both) / state.image_size
 
 
-class _State:
+class GroupingState:
     """Arrays for all 2R-1 regions a grouping can create; rows 0..R-1 are the initial ones.
 
     ``geo`` (2R-1, 5) float64 holds box and size; ``hist`` (2R-1, D) float32 holds
@@ -113,7 +113,7 @@ def hierarchical_grouping(init: Regions, image_size: float, similarity: frozense
     graph is connected, as it is for a segmentation of one image).
     """
     n = len(init.sizes)
-    state = _State(init, image_size, similarity)
+    state = GroupingState(init, image_size, similarity)
     alive = np.zeros(2 * n - 1, bool)
     alive[:n] = True
     neighbours: list[set[int] | None] = [set() for _ in range(n)]
@@ -153,7 +153,7 @@ def hierarchical_grouping(init: Regions, image_size: float, similarity: frozense
     return state.boxes[:t]
 
 
-def _pairs_similarity(state: _State, pairs: np.ndarray) -> np.ndarray:
+def _pairs_similarity(state: GroupingState, pairs: np.ndarray) -> np.ndarray:
     """Similarities of the initial adjacent pairs (P, 2) -> (P,), all at once."""
     a, b = pairs[:, 0], pairs[:, 1]
     s = np.zeros(len(pairs), np.float64)
