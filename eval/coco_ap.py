@@ -58,6 +58,9 @@ def _greedy_bucket(ious, lp, rank, crowd_p, ignore_p, matched, matched_ig, rows)
     """
     n_pairs, num_areas, g = ignore_p.shape
     thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)  # (T,)
+    if g == 1:
+        return _single_object_bucket(ious[:, :1] >= thr[None, :], lp, rank, crowd_p[:, 0], ignore_p[:, :, 0],
+                                     matched, matched_ig, rows)
     taken = np.zeros((n_pairs, num_areas, len(thr), g), bool)  # (P, A, T, g)
     step = np.lexsort((lp, rank))
     bounds = np.searchsorted(rank[step], np.arange(rank.max() + 2))
@@ -67,23 +70,41 @@ def _greedy_bucket(ious, lp, rank, crowd_p, ignore_p, matched, matched_ig, rows)
             continue
         p, iou = lp[s], ious[s]  # one detection per pair at this rank
         ge = iou[:, None, :] >= thr[None, :, None]  # (m, T, g)
-        free = ~taken[p] | crowd_p[p][:, None, None, :]  # (m, A, T, g)
-        avail = free & ge[:, None]
+        avail = (~taken[p] | crowd_p[p][:, None, None, :]) & ge[:, None]  # (m, A, T, g)
         ign = ignore_p[p][:, :, None, :]  # (m, A, 1, g)
-        iou4 = np.broadcast_to(iou[:, None, None, :], avail.shape)
-        key_n = np.where(avail & ~ign, iou4, -1.0)
-        key_i = np.where(avail & ign, iou4, -1.0)
+        iou4 = iou[:, None, None, :]
+        cand_n = avail & ~ign
+        has_n = cand_n.any(-1)  # (m, A, T)
         # argmax on the reversed axis picks the LAST object on a tie, as pycocotools' `<` test does
-        best_n = g - 1 - np.argmax(key_n[..., ::-1], axis=-1)  # (m, A, T)
-        best_i = g - 1 - np.argmax(key_i[..., ::-1], axis=-1)
-        has_n = np.take_along_axis(key_n, best_n[..., None], -1)[..., 0] >= 0
-        has_i = np.take_along_axis(key_i, best_i[..., None], -1)[..., 0] >= 0
+        choice = g - 1 - np.argmax(np.where(cand_n, iou4, -1.0)[..., ::-1], axis=-1)
+        cand_i = avail & ign
+        has_i = cand_i.any(-1) & ~has_n  # an ignored object only when no regular one is free
+        if has_i.any():
+            best_i = g - 1 - np.argmax(np.where(cand_i, iou4, -1.0)[..., ::-1], axis=-1)
+            choice = np.where(has_n, choice, best_i)
         has = has_n | has_i
-        choice = np.where(has_n, best_n, best_i)
         matched[rows[s]] = has
-        matched_ig[rows[s]] = has & ~has_n
+        matched_ig[rows[s]] = has_i
         ii, aa, tt = np.nonzero(has)
         taken[p[ii], aa, tt, choice[ii, aa, tt]] = True
+
+
+def _single_object_bucket(ge, lp, rank, crowd, ignore, matched, matched_ig, rows):
+    """Pairs with one object need no loop: the first detection (by rank) with IoU >= t takes it.
+
+    ``ge`` (n, T) IoU >= threshold; a crowd object is never taken, so it
+    matches every such detection. ``crowd`` (P,), ``ignore`` (P, A).
+    """
+    order = np.lexsort((rank, lp))  # by pair, then rank
+    ge, p = ge[order], lp[order]
+    new_pair = np.ones(len(p), bool)
+    new_pair[1:] = p[1:] != p[:-1]
+    count = np.cumsum(ge, axis=0, dtype=np.int64)  # (n, T) running count of IoU >= t
+    before = (count - ge)[new_pair]  # the count just before each pair's first detection
+    within = count - before[np.cumsum(new_pair) - 1]
+    hit = np.where(crowd[p][:, None], ge, ge & (within == 1))  # (n, T)
+    matched[rows[order]] = hit[:, None, :]
+    matched_ig[rows[order]] = hit[:, None, :] & ignore[p][:, :, None]
 
 
 def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
@@ -91,7 +112,7 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
 
     Returns ``(idx, rank, tp, fp)``: ``idx`` (D,) indices into ``dets`` sorted
     by (class, image, -score), at most 100 per pair; ``rank`` (D,) the
-    position in its pair; ``tp`` / ``fp`` (D, A, T) bool (both False when
+    position in its pair; ``tp`` / ``fp`` (A, T, D) bool (both False when
     the detection is ignored).
     """
     idx, key, rank = _sort_and_cut(dets, num_images)
@@ -112,32 +133,40 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
         ious = gathered_iou(boxes[rows], gt.boxes[gidx[lp]], crowd_p[lp], det_area[rows], gt_box_area[gidx[lp]])
         ignore_p = gt_ignore[gidx].transpose(0, 2, 1)  # (P, A, g)
         _greedy_bucket(ious, lp, rank[rows], crowd_p, ignore_p, matched, matched_ig, rows)
-    det_out = (det_area[:, None] < lo) | (det_area[:, None] > hi)  # (D, A)
-    ignored = matched_ig | (~matched & det_out[:, :, None])
-    return idx, rank, matched & ~ignored, ~matched & ~ignored
+    matched, matched_ig = matched.transpose(1, 2, 0), matched_ig.transpose(1, 2, 0)  # (A, T, D)
+    det_out = ((det_area < lo[:, None]) | (det_area > hi[:, None]))[:, None, :]  # (A, 1, D)
+    counted = ~(matched_ig | (~matched & det_out))
+    return idx, rank, np.ascontiguousarray(matched & counted), np.ascontiguousarray(~matched & counted)
 
 
 def _accumulate_class(scores, rank, tp, fp, npig, precision, recall, k):
-    """Fill ``precision[:, :, k]`` (T, R, A, M) and ``recall[:, k]`` (T, A, M) for one category."""
+    """Fill ``precision[:, :, k]`` (T, R, A, M) and ``recall[:, k]`` (T, A, M) for one category.
+
+    ``tp`` / ``fp`` (A, T, n) bool for the category's detections, ordered by
+    image, then rank in the image: the order pycocotools concatenates them in.
+    """
     eps = np.spacing(1)
+    A, T, _ = tp.shape
     for m, max_det in enumerate(MAX_DETS):
-        sel = np.flatnonzero(rank < max_det)
+        sel = np.flatnonzero(rank < max_det) if max_det < MAX_DETS[-1] else np.arange(len(rank))
         order = sel[np.argsort(-scores[sel], kind="stable")]
-        tp_sum = np.cumsum(tp[order], axis=0, dtype=np.float64).transpose(1, 2, 0)  # (A, T, n)
-        fp_sum = np.cumsum(fp[order], axis=0, dtype=np.float64).transpose(1, 2, 0)
         n = len(order)
-        pr = tp_sum / (fp_sum + tp_sum + eps)
-        pr = np.maximum.accumulate(pr[..., ::-1], axis=-1)[..., ::-1]  # monotone envelope
-        for a in range(len(AREA_RANGES)):
+        tp_sum = np.cumsum(tp.reshape(A * T, -1)[:, order], axis=1, dtype=np.int32)  # (A*T, n), exact counts
+        fp_sum = np.cumsum(fp.reshape(A * T, -1)[:, order], axis=1, dtype=np.int32)
+        tp_f = tp_sum.astype(np.float64)
+        pr = tp_f / ((fp_sum + tp_sum).astype(np.float64) + eps)
+        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # monotone envelope
+        for a in range(A):
             if npig[a] == 0:
                 continue
-            rc = tp_sum[a] / npig[a]  # (T, n)
-            for t in range(len(IOU_THRESHOLDS)):
-                recall[t, k, a, m] = rc[t, -1] if n else 0.0
-                inds = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
+            for t in range(T):
+                row = a * T + t
+                rc = tp_f[row] / npig[a]
+                recall[t, k, a, m] = rc[-1] if n else 0.0
+                inds = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
                 q = np.zeros(len(RECALL_THRESHOLDS))
                 ok = inds < n
-                q[ok] = pr[a, t, inds[ok]]
+                q[ok] = pr[row, inds[ok]]
                 precision[t, :, k, a, m] = q
 
 
@@ -183,7 +212,7 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int)
     bounds = np.searchsorted(labels, np.arange(num_classes + 1))
     for k in range(num_classes):
         s = slice(bounds[k], bounds[k + 1])
-        _accumulate_class(scores[s], rank[s], tp[s], fp[s], npig[k], precision, recall, k)
+        _accumulate_class(scores[s], rank[s], tp[:, :, s], fp[:, :, s], npig[k], precision, recall, k)
     stats = summarize(precision, recall)
     ap = np.full(num_classes, np.nan)
     curves = {}
@@ -192,10 +221,10 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int)
         if (p > -1).any():
             ap[k] = float(np.mean(p[p > -1]))
             curves[k] = (precision[0, :, k, 0, 2].copy(), RECALL_THRESHOLDS.copy())
-    counted = tp[:, 0, 0] | fp[:, 0, 0]
+    counted = tp[0, 0] | fp[0, 0]
     order = np.flatnonzero(counted)[np.argsort(-scores[counted], kind="stable")]
-    ctp = np.cumsum(tp[order, 0, 0], dtype=np.float64)
-    cfp = np.cumsum(fp[order, 0, 0], dtype=np.float64)
+    ctp = np.cumsum(tp[0, 0, order], dtype=np.float64)
+    cfp = np.cumsum(fp[0, 0, order], dtype=np.float64)
     total = float(npig[:, 0].sum())
     pooled = (ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps), ctp / total if total else np.zeros_like(ctp))
     return stats, ap, curves, pooled
