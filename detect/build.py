@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
+
 from detect.detectors.base import Detector
 from detect.detectors.crop_head import build_rcnn
 from detect.detectors.fast_rcnn import build_fast_rcnn
@@ -37,13 +39,19 @@ RUNGS: dict[str, RungSpec] = {
 
 
 def build_detector(config, num_classes: int) -> Detector:
-    """The detector ``config.model.rung`` names, for ``num_classes`` object classes."""
+    """The detector ``config.model.rung`` names, for ``num_classes`` object classes.
+
+    Deterministic: the same config (same ``seed``) gives the same initial weights.
+    """
     from eval.errors import InputError
 
     spec = RUNGS.get(config.model.rung)
     if spec is None:
         raise InputError(None, f"model.rung: {config.model.rung!r} is not built yet (available: {', '.join(sorted(RUNGS))})")
-    return spec.build(config, num_classes)
+    # Heads draw their initial weights from the global RNG: seed it, and leave the caller's stream alone.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return spec.build(config, num_classes)
 
 
 def proposal_method(config) -> str | None:

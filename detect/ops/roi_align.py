@@ -99,19 +99,23 @@ class MatmulRoIAlign(_LevelPooler):
                 w, h = w.clamp(min=1.0), h.clamp(min=1.0)
             wy = _axis_weights(box[:, 1], h, out_h, self.sampling_ratio, height)  # (R, out_h, H)
             wx = _axis_weights(box[:, 0], w, out_w, self.sampling_ratio, width)  # (R, out_w, W)
-        out = feat.new_zeros((len(rois), channels, out_h, out_w))
-        for b in range(n_img):
-            idx = torch.where(batch_idx == b)[0]
-            if len(idx) == 0:
+        # Boxes arrive grouped by image (batch_idx non-decreasing): pool each image's block, then concatenate.
+        counts = torch.bincount(batch_idx, minlength=n_img).tolist()
+        blocks, first = [], 0
+        for b, r in enumerate(counts):
+            if r == 0:
                 continue
-            r = len(idx)
-            # rows: (r*out_h, H) @ (H, C*W) -> (r, out_h, C, W)
+            rows_y, cols_x = wy[first : first + r], wx[first : first + r]
+            first += r
+            # rows: (r*out_h, H) @ (H, C*W) -> (r, out_h*C, W)
             fmap = feat[b].permute(1, 0, 2).reshape(height, channels * width)
-            rows = (wy[idx].reshape(r * out_h, height) @ fmap).reshape(r, out_h * channels, width)
+            rows = (rows_y.reshape(r * out_h, height) @ fmap).reshape(r, out_h * channels, width)
             # columns: (r, out_h*C, W) @ (r, W, out_w) -> (r, out_h, C, out_w) -> (r, C, out_h, out_w)
-            cells = torch.bmm(rows, wx[idx].transpose(1, 2)).reshape(r, out_h, channels, out_w)
-            out = out.index_put((idx,), cells.permute(0, 2, 1, 3))
-        return out
+            cells = torch.bmm(rows, cols_x.transpose(1, 2)).reshape(r, out_h, channels, out_w)
+            blocks.append(cells.permute(0, 2, 1, 3))
+        if not blocks:
+            return feat.new_zeros((0, channels, out_h, out_w))
+        return torch.cat(blocks, dim=0)
 
 
 class RoIPool(_LevelPooler):

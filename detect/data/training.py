@@ -1,0 +1,142 @@
+"""From a VOC dataset to training batches: targets, flips, precomputed proposals, the batch plan.
+
+A sample is ``(image (3, H, W) float32 in [0, 1], target, proposals)`` with
+``target = {"boxes": (N, 4) float32 original pixels, "labels": (N,) int64 in 1..C}``
+(dataset label + 1: 0 is background inside models) and ``proposals`` (P, 4)
+float32 or None. Difficult objects are left out of training targets, as in the
+Fast/Faster R-CNN reference code (evaluation ignores them anyway).
+
+The batch plan is a pure function of (seed, iteration): iteration ``it`` takes
+stream positions ``it*B .. it*B+B-1`` of an endless sequence of epochs, each a
+permutation of the dataset drawn from ``(seed, epoch)`` together with one coin
+per image for the horizontal flip. So a resumed run sees exactly the batches an
+uninterrupted run sees, and under DDP rank ``r`` of ``K`` takes every K-th image
+of the global batch (a distributed sampler without state).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from detect.data.voc import VOCDataset
+
+
+def flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
+    """Mirror (N, 4) ``[x1, y1, x2, y2]`` boxes (x2 exclusive) in an image ``width`` pixels wide."""
+    out = boxes.copy()
+    out[:, 0] = width - boxes[:, 2]
+    out[:, 2] = width - boxes[:, 0]
+    return out
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 RGB -> (3, H, W) float32 in [0, 1]."""
+    if not (image.flags.writeable and image.flags.c_contiguous):  # flipped views, read-only buffers
+        image = np.array(image)
+    return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+
+
+class TrainingSet(Dataset):
+    """Indexes ``(image index, flip)`` pairs of a :class:`VOCDataset` into model-ready samples."""
+
+    def __init__(self, voc: VOCDataset, proposals: dict[str, np.ndarray] | None = None):
+        self.voc = voc
+        self.proposals = proposals
+
+    def __len__(self) -> int:
+        return len(self.voc)
+
+    def __getitem__(self, item: tuple[int, bool]):
+        index, flip = item
+        image, ann = self.voc[index]
+        keep = ~ann.difficult
+        boxes = ann.boxes[keep].astype(np.float32)
+        labels = ann.labels[keep].astype(np.int64) + 1
+        props = None
+        if self.proposals is not None:
+            props = np.asarray(self.proposals[ann.image_id], np.float32).reshape(-1, 4)
+        if flip:
+            width = image.shape[1]
+            image = image[:, ::-1]
+            boxes = flip_boxes(boxes, width)
+            props = flip_boxes(props, width) if props is not None else None
+        target = {"boxes": torch.from_numpy(boxes).reshape(-1, 4), "labels": torch.from_numpy(labels)}
+        return to_tensor(image), target, (torch.from_numpy(props) if props is not None else None)
+
+
+def collate(samples):
+    """List of samples -> (images, targets, proposals or None): lists, since sizes differ."""
+    images, targets, props = zip(*samples)
+    return list(images), list(targets), (None if props[0] is None else list(props))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(permutation (n,) int64, flip coins (n,) bool) of one epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    return rng.permutation(n), rng.random(n) < 0.5
+
+
+class BatchPlan(torch.utils.data.Sampler):
+    """Yields, for iterations ``start..iterations-1``, this rank's list of ``(index, flip)`` pairs."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, iterations: int,
+                 flip: bool = True, rank: int = 0, world_size: int = 1):
+        if n == 0:
+            raise ValueError("no training images")
+        if batch_size % world_size:
+            raise ValueError(f"train.batch_size {batch_size} is not divisible by {world_size} processes")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.iterations, self.flip = start, iterations, flip
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return max(self.iterations - self.start, 0)
+
+    def batch(self, it: int) -> list[tuple[int, bool]]:
+        """The global batch of iteration ``it`` (all ranks)."""
+        out, cached = [], {}
+        for pos in range(it * self.batch_size, (it + 1) * self.batch_size):
+            epoch = pos // self.n
+            if epoch not in cached:
+                cached[epoch] = epoch_order(self.seed, epoch, self.n)
+            order, coins = cached[epoch]
+            k = pos % self.n
+            out.append((int(order[k]), bool(coins[k]) and self.flip))
+        return out
+
+    def __iter__(self):
+        for it in range(self.start, self.iterations):
+            yield self.batch(it)[self.rank :: self.world_size]
+
+
+def proposal_params(config, method: str) -> dict:
+    """The keyword arguments of proposal ``method`` from ``config.proposals`` (cache identity)."""
+    p = config.proposals
+    if method == "selective_search":
+        return {"mode": p.mode, "max_side": p.max_side, "min_size": p.min_size}
+    if method == "sliding_window":
+        return {"scales": list(p.scales), "ratios": list(p.ratios), "stride": p.stride}
+    raise ValueError(f"unknown proposal method {method!r}")
+
+
+def proposal_cache_dir(config, data_root, method: str):
+    """``config.proposals.cache_dir`` or ``<data root>/proposals/<method>-<mode>``."""
+    from pathlib import Path
+
+    if config.proposals.cache_dir:
+        return Path(config.proposals.cache_dir)
+    suffix = config.proposals.mode if method == "selective_search" else "default"
+    return Path(data_root) / "proposals" / f"{method}-{suffix}"
+
+
+def split_proposals(config, voc: VOCDataset, method: str, progress: bool = False):
+    """The cached (computed on demand) proposals of every image of ``voc``: a ``ProposalSet``."""
+    from proposals.cache import get_proposals
+
+    items = [(ann.image_id, str(voc.image_path(i))) for i, ann in enumerate(voc.annotations)]
+    return get_proposals(
+        proposal_cache_dir(config, voc.root, method), method, proposal_params(config, method), items,
+        compute=config.proposals.compute, progress=progress,
+    )

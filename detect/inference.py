@@ -1,0 +1,121 @@
+"""Load a trained detector and run it on images: the library behind ``detect``, ``eval --config`` and ``compare``.
+
+* :func:`load_detector` reads our ``model.pt`` (weights + config + class names),
+  a ``checkpoint.pt``, or a raw torchvision Faster R-CNN state dict (with a config
+  such as configs/coco/faster_rcnn_r50_fpn.yaml), always ``weights_only=True``.
+* :func:`run_detector` maps HxWx3 uint8 RGB arrays to per-image ``Detections``
+  (numpy; labels 0-based into the class list) and ``StageTimes``. Rungs that read
+  precomputed proposals get them computed here (timed, counted as the proposal
+  stage) unless the caller passes them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detect.build import build_detector, proposal_method
+from detect.config import Config, apply_overrides, config_from_tree, config_to_dict, load_config
+from detect.data.training import proposal_params, to_tensor
+from detect.detectors.base import StageTimes
+from detect.engine.checkpoint import load_safely
+from eval.errors import InputError
+from eval.types import Detections
+
+
+def _state_and_meta(payload, path: Path) -> tuple[dict, dict | None, list[str] | None]:
+    """(state dict, stored config dict or None, class names or None) of any accepted file layout."""
+    if not isinstance(payload, dict):
+        raise InputError(path, "not a detector checkpoint (expected a dict of weights)")
+    if "state_dict" in payload:  # model.pt
+        return payload["state_dict"], payload.get("config"), payload.get("class_names")
+    if "model" in payload and "optimizer" in payload:  # checkpoint.pt
+        return payload["model"], payload.get("config"), payload.get("class_names")
+    if payload and all(isinstance(v, torch.Tensor) for v in payload.values()):  # a raw state dict
+        return payload, None, None
+    raise InputError(path, "not a detector checkpoint (no 'state_dict' and not a plain state dict)")
+
+
+def resolve_config(config: Config | str | os.PathLike | None, stored: dict | None, overrides=()) -> Config:
+    """The config to build with: the given one (file or object), else the one stored with the weights."""
+    if isinstance(config, Config):
+        if overrides:
+            return config_from_tree(apply_overrides(config_to_dict(config), list(overrides), {}))
+        return config
+    if config is not None:
+        return load_config(config, list(overrides))
+    if stored is None:
+        raise InputError(None, "these weights carry no config: pass --config")
+    origins: dict = {}
+    return config_from_tree(apply_overrides(stored, list(overrides), origins), origins)
+
+
+def load_detector(weights: str | os.PathLike, config: Config | str | os.PathLike | None = None,
+                  device: str | torch.device = "cpu", overrides=()) -> tuple[torch.nn.Module, Config, list[str]]:
+    """(model in eval mode on ``device``, its config, its class names) from a weights file."""
+    path = Path(weights)
+    state, stored, class_names = _state_and_meta(load_safely(path), path)
+    cfg = resolve_config(config, stored, overrides)
+    names = class_names or cfg.classes
+    if not names:
+        raise InputError(path, "these weights carry no class names and the config has no 'classes' list")
+    model = build_detector(cfg, len(names))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
+        raise InputError(path, f"weights do not fit the model the config describes ({first})") from None
+    return model.to(device).eval(), cfg, list(names)
+
+
+def _to_numpy(det: dict) -> Detections:
+    return {
+        "boxes": det["boxes"].detach().cpu().double().numpy().reshape(-1, 4),
+        "scores": det["scores"].detach().cpu().double().numpy().reshape(-1),
+        "labels": det["labels"].detach().cpu().numpy().astype(np.int64).reshape(-1) - 1,  # 1..C -> 0-based
+    }
+
+
+def run_detector(model: torch.nn.Module, config: Config, images: list[np.ndarray], *,
+                 proposals: list[np.ndarray] | None = None, proposal_seconds: list[float] | None = None,
+                 batch_size: int | None = None) -> tuple[list[Detections], list[StageTimes]]:
+    """Detect objects in HxWx3 uint8 RGB ``images`` with an eval-mode ``model``.
+
+    Returns per image ``Detections`` (boxes (D, 4) float64 original pixels, scores
+    (D,), labels (D,) 0-based) and ``StageTimes`` (seconds). For rungs with
+    precomputed proposals, ``proposals`` (per image (P, 4)) may be given with their
+    ``proposal_seconds``; otherwise they are computed here and timed.
+    """
+    if model.training:
+        raise ValueError("run_detector needs a model in eval mode (call model.eval())")
+    device = next(model.parameters()).device
+    method = proposal_method(config)
+    if method is not None and proposals is None:
+        from proposals.cache import compute_proposals
+
+        params = proposal_params(config, method)
+        proposals, proposal_seconds = [], []
+        for image in images:
+            boxes, seconds = compute_proposals(image, method, params)
+            proposals.append(boxes)
+            proposal_seconds.append(seconds)
+    batch_size = batch_size or config.test.batch_size
+    detections: list[Detections] = []
+    times: list[StageTimes] = []
+    for start in range(0, len(images), batch_size):
+        chunk = [to_tensor(img).to(device) for img in images[start : start + batch_size]]
+        props = None
+        if method is not None:
+            props = [torch.as_tensor(np.asarray(p, np.float32).reshape(-1, 4), device=device)
+                     for p in proposals[start : start + batch_size]]
+        with torch.inference_mode():
+            dets, stage = model.detect_with_timing(chunk, props)
+        for k, det in enumerate(dets):
+            detections.append(_to_numpy(det))
+            own = proposal_seconds[start + k] if proposal_seconds is not None else 0.0
+            times.append(StageTimes(proposals=stage.proposals + own, network=stage.network))
+    return detections, times
+

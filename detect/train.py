@@ -1,0 +1,238 @@
+"""The training engine every rung trains with: ``train(config, out_dir)``.
+
+One loop for all rungs and all scales (CPU, one GPU, ``torchrun`` DDP):
+
+    batches (detect.data.training.BatchPlan: a pure function of seed and iteration)
+      -> model(images, targets, proposals) -> dict of losses -> sum
+      -> backward (AMP GradScaler on CUDA) -> clip -> optimiser step -> lr schedule step
+      -> RUN/log.jsonl line; RUN/checkpoint.pt every ``checkpoint_every``; validation every ``val_every``
+    end: RUN/checkpoint.pt and RUN/model.pt (weights + config + class names)
+
+Determinism: the batch plan, the flips and the RNG that the RPN/RoI samplers
+draw from (re-seeded from (seed, iteration, rank) at every iteration) depend
+on nothing else, so on the CPU a run killed and resumed with ``resume=True``
+ends with the same weights and logs the same losses as an uninterrupted run.
+Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from detect.build import build_detector, proposal_method
+from detect.config import Config, config_to_dict
+from detect.data.training import BatchPlan, TrainingSet, collate, split_proposals
+from detect.data.voc import VOCDataset
+from detect.engine import distributed
+from detect.engine.checkpoint import load_safely, model_payload, save_atomic
+from detect.engine.runlog import RunLog
+from detect.engine.schedule import build_optimizer, build_scheduler
+from eval.errors import InputError
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_path: Path | None  # None when the run stopped early (``stop_at``)
+    checkpoint_path: Path
+    iterations: int  # iterations completed in total (resumed runs count earlier ones)
+    train_seconds: float  # wall seconds in the training loop, all sessions of the run
+    final_losses: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # "file: why" for dataset entries left out
+    val_map: float | None = None  # last validation mAP, if any
+
+
+def _load_data(config: Config, say: Callable[[str], None], progress: bool):
+    voc = VOCDataset(config.data.root, config.data.train_split, class_names=config.classes, on_error="skip")
+    skipped = [str(p) for p in voc.problems]
+    if skipped:
+        shown = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        say(f"skipped {len(skipped)} image{'s' if len(skipped) != 1 else ''}: {shown}")
+    if len(voc) == 0:
+        raise InputError(Path(config.data.root) / "ImageSets" / "Main" / f"{config.data.train_split}.txt",
+                         "no usable training images")
+    method = proposal_method(config)
+    props = split_proposals(config, voc, method, progress=progress).boxes if method else None
+    return voc, skipped, props
+
+
+def _validate(model, config: Config, dist, progress: bool) -> float:
+    """mAP of the model on ``data.val_split`` (the calculator of ``detladder eval``)."""
+    from detect.model_eval import detect_split, evaluate_detections
+
+    voc = VOCDataset(config.data.root, config.data.val_split, class_names=config.classes, on_error="skip")
+    was_training = model.training
+    model.eval()
+    try:
+        dets, _ = detect_split(model, config, voc, dist=dist, progress=progress)
+    finally:
+        model.train(was_training)
+    return evaluate_detections(voc, dets, config.test.protocol).mAP
+
+
+def _start_state(run: Path, resume: bool, model, optimizer, scheduler, scaler) -> tuple[int, float]:
+    """Restore from RUN/checkpoint.pt when resuming: (first iteration to run, seconds so far)."""
+    ckpt_path = run / "checkpoint.pt"
+    if not resume:
+        if ckpt_path.exists():
+            raise InputError(run, "already holds a training run (checkpoint.pt); pass --resume or choose another --out")
+        return 0, 0.0
+    if not ckpt_path.exists():
+        raise InputError(ckpt_path, "nothing to resume: no checkpoint in this run directory")
+    ckpt = load_safely(ckpt_path)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    if "torch" in ckpt.get("rng", {}):
+        torch.set_rng_state(ckpt["rng"]["torch"])
+    return int(ckpt["iteration"]), float(ckpt.get("train_seconds", 0.0))
+
+
+def train(config: Config, out_dir, *, resume: bool = False, data_root=None, device: str = "auto",
+          progress: bool = False, say: Callable[[str], None] | None = None, stop_at: int | None = None) -> TrainResult:
+    """Train ``config``'s rung into ``out_dir``; see the module docstring for the files written.
+
+    ``data_root`` overrides ``config.data.root``. ``say`` receives one-line notes
+    for the user (skipped images). ``stop_at`` ends the run after that iteration
+    without writing model.pt, as a crash would (used to test resuming).
+    """
+    config = copy.deepcopy(config)
+    if data_root is not None:
+        config.data.root = str(data_root)
+    say = say or (lambda message: None)
+    dev = distributed.resolve_device(device)
+    dist = distributed.setup(dev)
+    run = Path(out_dir)
+    voc, skipped, props = _load_data(config, say if dist.is_main else (lambda m: None), progress and dist.is_main)
+    class_names = list(voc.class_names)
+    model = build_detector(config, len(class_names)).to(dev).train()
+    optimizer = build_optimizer(model, config.train)
+    scheduler = build_scheduler(optimizer, config.train)
+    use_amp = config.train.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start, seconds = _start_state(run, resume, model, optimizer, scheduler, scaler)
+    distributed.barrier(dist)
+    log = RunLog(run / "log.jsonl", resume_from=start, enabled=dist.is_main)
+    if start == 0 and skipped:
+        log.write({"event": "skipped", "iteration": 0, "count": len(skipped), "files": skipped})
+    net = model
+    if dist.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    plan = BatchPlan(len(voc), config.train.batch_size, config.seed, start, config.train.iterations,
+                     flip=config.data.flip, rank=dist.rank, world_size=dist.world_size)
+    loader = torch.utils.data.DataLoader(TrainingSet(voc, props), batch_sampler=plan, collate_fn=collate,
+                                         num_workers=config.data.workers)
+    loop = _Loop(config, net, model, optimizer, scheduler, scaler, use_amp, dev, dist, run, log, class_names)
+    last, val_map = loop.run(loader, start, seconds, progress and dist.is_main, stop_at)
+    log.close()
+    finished = loop.iteration >= config.train.iterations
+    model_path = None
+    if finished and dist.is_main:
+        model_path = save_atomic(model_payload(model.state_dict(), config_to_dict(config), class_names,
+                                               config.model.rung), run / "model.pt")
+    distributed.barrier(dist)
+    return TrainResult(run, model_path if finished else None, run / "checkpoint.pt", loop.iteration,
+                       loop.seconds, last, skipped, val_map)
+
+
+class _Loop:
+    """The iteration loop's state (kept out of ``train`` so each part stays readable)."""
+
+    def __init__(self, config, net, model, optimizer, scheduler, scaler, use_amp, dev, dist, run, log, class_names):
+        self.config, self.net, self.model = config, net, model
+        self.optimizer, self.scheduler, self.scaler, self.use_amp = optimizer, scheduler, scaler, use_amp
+        self.dev, self.dist, self.run_dir, self.log, self.class_names = dev, dist, run, log, class_names
+        self.iteration, self.seconds = 0, 0.0
+
+    def run(self, loader, start: int, seconds: float, progress: bool, stop_at: int | None):
+        cfg = self.config.train
+        self.iteration, self.seconds = start, seconds
+        last: dict[str, float] = {}
+        val_map = None
+        bar = _bar(progress, start, cfg.iterations)
+        for it, batch in zip(range(start, cfg.iterations), loader):
+            tick = time.perf_counter()
+            last = self.step(it, batch)
+            elapsed = time.perf_counter() - tick
+            self.seconds += elapsed
+            self.iteration = it + 1
+            n_images = len(batch[0]) * self.dist.world_size
+            self.log.write({"iteration": it + 1, **last, "images_per_s": n_images / max(elapsed, 1e-9),
+                            "seconds": elapsed})
+            if bar is not None:
+                bar.update(bar.task_ids[0], completed=it + 1, description=f"loss {last['loss']:.3f}")
+            if cfg.val_every and (it + 1) % cfg.val_every == 0:
+                val_map = _validate(self.model, self.config, self.dist, False)
+                self.log.write({"event": "validation", "iteration": it + 1, "mAP": val_map,
+                                "protocol": self.config.test.protocol, "split": self.config.data.val_split})
+            if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
+                self.save_checkpoint()
+            if stop_at is not None and it + 1 >= stop_at:
+                break
+        if bar is not None:
+            bar.stop()
+        return last, val_map
+
+    def step(self, it: int, batch) -> dict[str, float]:
+        images, targets, props = batch
+        # The RPN/RoI samplers draw from the global RNG: seed it from (seed, iteration, rank).
+        torch.manual_seed((self.config.seed * 1_000_003 + it) * 64 + self.dist.rank)
+        images = [im.to(self.dev, non_blocking=True) for im in images]
+        targets = [{k: v.to(self.dev) for k, v in t.items()} for t in targets]
+        props = [p.to(self.dev) for p in props] if props is not None else None
+        lr = self.optimizer.param_groups[0]["lr"]
+        with torch.autocast(self.dev.type, enabled=self.use_amp):
+            losses = self.net(images, targets, props)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"training diverged: loss is {loss.item()} at iteration {it + 1} "
+                               f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); lower train.lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.train.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        values = torch.stack([loss.detach(), *[v.detach() for v in losses.values()]]).float()
+        if self.dist.enabled:  # log the mean over ranks
+            torch.distributed.all_reduce(values)
+            values /= self.dist.world_size
+        out = dict(zip(["loss", *losses], values.tolist()))
+        out["lr"] = lr
+        return out
+
+    def save_checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
+        save_atomic({
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "iteration": self.iteration, "train_seconds": self.seconds, "config": config_to_dict(self.config),
+            "class_names": self.class_names, "rng": {"torch": torch.get_rng_state()},
+        }, self.run_dir / "checkpoint.pt")
+
+
+def _bar(enabled: bool, start: int, total: int):
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    bar.start()
+    bar.add_task("training", total=total, completed=start)
+    return bar
+
+
+__all__ = ["train", "TrainResult"]
