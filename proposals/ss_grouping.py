@@ -40,69 +40,65 @@ def parse_similarity(spec: str) -> frozenset[str]:
     return frozenset(letters)
 
 
-def pair_similarity(state: "GroupingState", i: int, others: np.ndarray) -> np.ndarray:
-    """Similarity of region ``i`` to each region in ``others`` (K,) -> (K,) float64."""
-    geo, g = state.geo[others], state.geo[i]  # (K, 5) and (5,): x1, y1, x2, y2, size
+def pair_similarity(state: "GroupingState", i: int, others: list[int]) -> list[float]:
+    """Similarity of region ``i`` to each region in ``others`` -> list of K floats.
+
+    Histogram intersections are one numpy call over all K neighbours; size and
+    fill are a few float operations each, cheaper in plain Python than as
+    numpy calls on arrays this small (a region has about 5-10 neighbours).
+    """
     if state.hist is not None:
         # s_colour + s_texture in one intersection over the concatenated histograms.
-        s = np.minimum(state.hist[others], state.hist[i]).sum(axis=1, dtype=np.float64)
+        sims = np.minimum(state.hist[others], state.hist[i]).sum(axis=1, dtype=np.float64).tolist()
     else:
-        s = np.zeros(len(others), np.float64)
-    if state.use_size or state.use_fill:
-        s += _size_fill(state, geo[:, 4] + g[4], geo, g)
-    return s
-
-
-def _size_fill(state: "GroupingState", both: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
-    """s_size and/or s_fill for pairs with joint size ``both`` and boxes in ``ga``/``gb``."""
-    if not state.use_fill:
-        return 1.0 - both / state.image_size
-    wh = np.maximum(ga[..., 2:4], gb[..., 2:4]) - np.minimum(ga[..., :2], gb[..., :2])
-    bb = wh[..., 0] * wh[..., 1]  # area of the box around both regions
-    if state.use_size:  # (1 - both/A) + (1 - (bb - both)/A) = 2 - bb/A
-        return 2.0 - bb / state.image_size
-    return 1.0 - (bb - both) / state.image_size
+        sims = [0.0] * len(others)
+    if not (state.use_size or state.use_fill):
+        return sims
+    geo, area = state.geo, state.image_size
+    x1, y1, x2, y2, size = geo[i]
+    out = []
+    for s, k in zip(sims, others):
+        a1, b1, a2, b2, sk = geo[k]
+        both = size + sk
+        if state.use_fill:
+            bb = (max(x2, a2) - min(x1, a1)) * (max(y2, b2) - min(y1, b1))  # box around both
+            # size + fill = (1 - both/A) + (1 - (bb - both)/A) = 2 - bb/A
+            s += (2.0 - bb / area) if state.use_size else (1.0 - (bb - both) / area)
+        else:
+            s += 1.0 - both / area
+        out.append(s)
+    return out
 
 
 class GroupingState:
-    """Arrays for all 2R-1 regions a grouping can create; rows 0..R-1 are the initial ones.
+    """Everything about the up to 2R-1 regions a grouping forms; 0..R-1 are the initial ones.
 
-    ``geo`` (2R-1, 5) float64 holds box and size; ``hist`` (2R-1, D) float32 holds
-    the colour and/or texture histograms side by side (only those the similarity
-    uses), so one weighted sum merges both and one intersection compares both.
+    ``geo[k]`` = [x1, y1, x2, y2, size] as Python floats (appended as regions
+    form); ``hist`` (2R-1, D) float32 holds the colour and/or texture histograms
+    side by side (only those the similarity uses), so one weighted sum merges
+    both and one intersection compares both.
     """
 
     def __init__(self, init: Regions, image_size: float, use: frozenset[str]):
         n = len(init.sizes)
-        total = 2 * n - 1
         self.image_size = float(image_size)
         self.use_size, self.use_fill = "S" in use, "F" in use
-        self.geo = np.zeros((total, 5), np.float64)
-        self.geo[:n, :4] = init.boxes
-        self.geo[:n, 4] = init.sizes
-        self.sizes_list = init.sizes.tolist()  # Python floats: cheaper than numpy scalars here
+        self.geo = np.concatenate([init.boxes, init.sizes[:, None]], axis=1).tolist()
         parts = [h for letter, h in (("C", init.colour), ("T", init.texture)) if letter in use]
         self.hist = None
         if parts:
-            self.hist = np.empty((total, sum(p.shape[1] for p in parts)), np.float32)
+            self.hist = np.empty((2 * n - 1, sum(p.shape[1] for p in parts)), np.float32)
             self.hist[:n] = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def merge(self, i: int, j: int, t: int) -> None:
-        """Row t := the union of rows i and j (size-weighted histogram means, box union)."""
-        geo = self.geo
-        si, sj = self.sizes_list[i], self.sizes_list[j]
-        st = si + sj
-        self.sizes_list.append(st)
-        np.minimum(geo[i, :2], geo[j, :2], out=geo[t, :2])
-        np.maximum(geo[i, 2:4], geo[j, 2:4], out=geo[t, 2:4])
-        geo[t, 4] = st
+        """Region t (the next one) := the union of regions i and j."""
+        a, b = self.geo[i], self.geo[j]
+        st = a[4] + b[4]
+        self.geo.append([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), st])
         if self.hist is not None:
+            # Size-weighted mean: equals the histogram of the union's pixels.
             hist = self.hist
-            np.add(hist[i] * np.float32(si / st), hist[j] * np.float32(sj / st), out=hist[t])
-
-    @property
-    def boxes(self) -> np.ndarray:
-        return self.geo[:, :4]
+            np.add(hist[i] * np.float32(a[4] / st), hist[j] * np.float32(b[4] / st), out=hist[t])
 
 
 def hierarchical_grouping(init: Regions, image_size: float, similarity: frozenset[str]) -> np.ndarray:
@@ -114,21 +110,20 @@ def hierarchical_grouping(init: Regions, image_size: float, similarity: frozense
     """
     n = len(init.sizes)
     state = GroupingState(init, image_size, similarity)
-    alive = np.zeros(2 * n - 1, bool)
-    alive[:n] = True
+    alive = [True] * n + [False] * max(n - 1, 0)
     neighbours: list[set[int] | None] = [set() for _ in range(n)]
-    pairs = init.pairs
     heap: list[tuple[float, int, int]] = []
-    if len(pairs):
-        for a, b in pairs.tolist():
-            neighbours[a].add(b)
-            neighbours[b].add(a)
-        sims = _pairs_similarity(state, pairs)
-        heap = list(zip((-sims).tolist(), pairs[:, 0].tolist(), pairs[:, 1].tolist()))
+    if len(init.pairs):
+        a, b = init.pairs[:, 0].tolist(), init.pairs[:, 1].tolist()
+        for p, q in zip(a, b):
+            neighbours[p].add(q)
+            neighbours[q].add(p)
+        heap = list(zip((-_pairs_similarity(state, init.pairs)).tolist(), a, b))
         heapq.heapify(heap)
     t = n
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        _, i, j = heapq.heappop(heap)
+        _, i, j = pop(heap)
         if not (alive[i] and alive[j]):
             continue  # a stale entry: one of the two was merged away already
         state.merge(i, j, t)
@@ -146,11 +141,10 @@ def hierarchical_grouping(init: Regions, image_size: float, similarity: frozense
         neighbours.append(nb)
         if nb:
             others = list(nb)
-            sims = pair_similarity(state, t, np.array(others))
-            for s, k in zip((-sims).tolist(), others):
-                heapq.heappush(heap, (s, k, t))
+            for s, k in zip(pair_similarity(state, t, others), others):
+                push(heap, (-s, k, t))
         t += 1
-    return state.boxes[:t]
+    return np.asarray(state.geo, np.float64).reshape(-1, 5)[:t, :4]
 
 
 def _pairs_similarity(state: GroupingState, pairs: np.ndarray) -> np.ndarray:
@@ -159,7 +153,14 @@ def _pairs_similarity(state: GroupingState, pairs: np.ndarray) -> np.ndarray:
     s = np.zeros(len(pairs), np.float64)
     if state.hist is not None:
         s += np.minimum(state.hist[a], state.hist[b]).sum(axis=1, dtype=np.float64)
-    ga, gb = state.geo[a], state.geo[b]
     if state.use_size or state.use_fill:
-        s += _size_fill(state, ga[:, 4] + gb[:, 4], ga, gb)
+        geo = np.asarray(state.geo, np.float64)
+        ga, gb = geo[a], geo[b]
+        both = ga[:, 4] + gb[:, 4]
+        wh = np.maximum(ga[:, 2:4], gb[:, 2:4]) - np.minimum(ga[:, :2], gb[:, :2])
+        bb = wh[:, 0] * wh[:, 1]  # area of the box around both regions
+        if state.use_size:
+            s += 1.0 - both / state.image_size
+        if state.use_fill:
+            s += 1.0 - (bb - both) / state.image_size
     return s

@@ -58,7 +58,7 @@ def test_similarities_against_hand_computation():
     sizes = [10, 20, 30]
     boxes = [[0, 0, 5, 2], [5, 0, 10, 4], [0, 4, 10, 10]]
     a = 100.0
-    others = np.array([1, 2])
+    others = [1, 2]
     # s_colour(0,1) = 0.2 + 0.3 + 0 = 0.5; s_colour(0,2) = 0
     got = pair_similarity(_state(colour, texture, sizes, boxes, a, "C"), 0, others)
     np.testing.assert_allclose(got, [0.5, 0.0])
@@ -83,13 +83,13 @@ def test_merged_histogram_equals_histogram_of_union(use):
     feats = F.pixel_features(image)
     init = F.initial_regions(labels, feats)
     state = GroupingState(init, image.shape[0] * image.shape[1], parse_similarity(use))
-    state.merge(1, 2, 12)  # two horizontally adjacent blocks
+    state.merge(1, 2, 12)  # two horizontally adjacent blocks (regions 0..11 exist)
     union = np.where(labels == 2, 1, labels)
     union = np.unique(union, return_inverse=True)[1].reshape(labels.shape)  # 0..10, old 1+2 -> 1
     ref = F.initial_regions(union, feats)
     parts = ([ref.colour] if "C" in use else []) + [ref.texture]
     np.testing.assert_allclose(state.hist[12], np.concatenate(parts, axis=1)[1], atol=1e-6)
-    assert state.geo[12].tolist() == [*ref.boxes[1].tolist(), ref.sizes[1]]
+    assert state.geo[12] == [*ref.boxes[1].tolist(), ref.sizes[1]]
 
 
 def test_grouping_forms_every_region_once():
