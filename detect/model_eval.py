@@ -94,7 +94,7 @@ def result_paths(json_out: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def evaluate_model(config_path, weights, data_root, split: str, protocol: str, json_out, overrides=(),
-                   device: str = "cpu", progress: bool = False) -> EvalResult:
+                   device: str | None = "cpu", progress: bool = False) -> EvalResult:
     """Run the model over ``data_root``'s ``split``, write result files beside ``json_out``, evaluate them.
 
     Writes ``json_out`` (``{"protocol", "mAP", "per_class"[, "stats"]}``), the

@@ -62,9 +62,9 @@ def broadcast_object(info: DistInfo, obj):
     return box[0]
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str | None = "auto") -> torch.device:
     """``auto``: this process's CUDA device when there is one, else the CPU."""
-    if device == "auto":
+    if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
