@@ -38,8 +38,12 @@ AREA_LABELS = ("all", "small", "medium", "large")
 
 def _sort_and_cut(dets: FlatDets, num_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detections by (class, image, -score, order), cut to 100 per pair: (idx, key, rank)."""
-    idx = np.lexsort((dets.order, -dets.scores, dets.image, dets.label))
-    key = dets.label[idx] * max(num_images, 1) + dets.image[idx]
+    key = dets.label * max(num_images, 1) + dets.image
+    # three stable sorts, least significant key first (cheaper than lexsort on 500k rows)
+    idx = np.arange(len(key)) if (np.diff(dets.order) > 0).all() else np.argsort(dets.order, kind="stable")
+    idx = idx[np.argsort(-dets.scores[idx], kind="stable")]
+    idx = idx[np.argsort(key[idx], kind="stable")]
+    key = key[idx]
     new_pair = np.ones(len(key), bool)
     new_pair[1:] = key[1:] != key[:-1]
     first = np.maximum.accumulate(np.where(new_pair, np.arange(len(key)), 0))
@@ -48,13 +52,38 @@ def _sort_and_cut(dets: FlatDets, num_images: int) -> tuple[np.ndarray, np.ndarr
     return idx[keep], key[keep], rank[keep]
 
 
+# Match flags for the (area range, IoU threshold) grid are packed into one uint64 per detection:
+# bit a * T + t is area range a, threshold t (4 * 10 = 40 bits), so scattering and combining
+# them costs one integer per detection instead of 40 booleans.
+_T, _A = len(IOU_THRESHOLDS), len(AREA_RANGES)
+_BITS = np.arange(_A * _T, dtype=np.uint64)
+_AREA_BITS = np.arange(_A, dtype=np.uint64) * np.uint64(_T)  # bit of threshold 0 in each area range
+_EVERY_AREA = np.uint64(sum(1 << (a * _T) for a in range(_A)))  # times a T-bit pattern: one copy per area
+_EVERY_T = np.uint64((1 << _T) - 1)  # times an area bit: all T thresholds of that area
+_ALL = np.uint64((1 << (_A * _T)) - 1)
+
+
+def _pack(flags: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray:
+    """(n, k) bool -> (n,) uint64 with bit j (or ``shifts[j]``) set where ``flags[:, j]``."""
+    if shifts is not None:  # a few scattered bits
+        return np.bitwise_or.reduce(flags.astype(np.uint64) << shifts, axis=1)
+    packed = np.zeros((len(flags), 8), np.uint8)
+    packed[:, : (flags.shape[1] + 7) // 8] = np.packbits(flags, axis=1, bitorder="little")
+    return packed.view("<u8").ravel().astype(np.uint64)
+
+
+def unpack(bits: np.ndarray) -> np.ndarray:
+    """(n,) uint64 -> (A * T, n) bool, row a * T + t."""
+    return ((bits[None, :] >> _BITS[:, None]) & np.uint64(1)).astype(bool)
+
+
 def _greedy_bucket(ious, lp, rank, crowd_p, ignore_p, matched, matched_ig, rows):
     """Greedy matching of one bucket of pairs with g objects each.
 
     ``ious`` (n, g) for the bucket's detections ``rows``; ``lp`` (n,) their
     pair's index in the bucket; ``rank`` (n,) their rank in the pair;
-    ``crowd_p`` (P, g) bool; ``ignore_p`` (P, A, g) bool. Writes
-    ``matched`` / ``matched_ig`` (D, A, T) at ``rows``.
+    ``crowd_p`` (P, g) bool; ``ignore_p`` (P, A, g) bool. Writes the packed
+    flags ``matched`` / ``matched_ig`` (D,) uint64 at ``rows``.
     """
     n_pairs, num_areas, g = ignore_p.shape
     thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)  # (T,)
@@ -83,8 +112,8 @@ def _greedy_bucket(ious, lp, rank, crowd_p, ignore_p, matched, matched_ig, rows)
             best_i = g - 1 - np.argmax(np.where(cand_i, iou4, -1.0)[..., ::-1], axis=-1)
             choice = np.where(has_n, choice, best_i)
         has = has_n | has_i
-        matched[rows[s]] = has
-        matched_ig[rows[s]] = has_i
+        matched[rows[s]] = _pack(has.reshape(len(s), -1))
+        matched_ig[rows[s]] = _pack(has_i.reshape(len(s), -1))
         ii, aa, tt = np.nonzero(has)
         taken[p[ii], aa, tt, choice[ii, aa, tt]] = True
 
@@ -94,17 +123,18 @@ def _single_object_bucket(ge, lp, rank, crowd, ignore, matched, matched_ig, rows
 
     ``ge`` (n, T) IoU >= threshold; a crowd object is never taken, so it
     matches every such detection. ``crowd`` (P,), ``ignore`` (P, A).
+    The result does not depend on the area range, only whether it is ignored there.
     """
     order = np.lexsort((rank, lp))  # by pair, then rank
     ge, p = ge[order], lp[order]
     new_pair = np.ones(len(p), bool)
     new_pair[1:] = p[1:] != p[:-1]
-    count = np.cumsum(ge, axis=0, dtype=np.int64)  # (n, T) running count of IoU >= t
+    count = np.cumsum(ge, axis=0, dtype=np.int32)  # (n, T) running count of IoU >= t
     before = (count - ge)[new_pair]  # the count just before each pair's first detection
     within = count - before[np.cumsum(new_pair) - 1]
-    hit = np.where(crowd[p][:, None], ge, ge & (within == 1))  # (n, T)
-    matched[rows[order]] = hit[:, None, :]
-    matched_ig[rows[order]] = hit[:, None, :] & ignore[p][:, :, None]
+    hit = _pack(np.where(crowd[p][:, None], ge, ge & (within == 1)))  # (n,) T bits
+    matched[rows[order]] = hit * _EVERY_AREA
+    matched_ig[rows[order]] = hit * _pack(ignore[p], _AREA_BITS)
 
 
 def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
@@ -112,8 +142,9 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
 
     Returns ``(idx, rank, tp, fp)``: ``idx`` (D,) indices into ``dets`` sorted
     by (class, image, -score), at most 100 per pair; ``rank`` (D,) the
-    position in its pair; ``tp`` / ``fp`` (A, T, D) bool (both False when
-    the detection is ignored).
+    position in its pair; ``tp`` / ``fp`` (D,) uint64 packed flags (bit
+    a * T + t; neither set when the detection is ignored there). ``unpack``
+    turns them into (A * T, D) bool.
     """
     idx, key, rank = _sort_and_cut(dets, num_images)
     boxes = dets.boxes[idx]
@@ -122,9 +153,8 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
     hi = np.array([a[1] for a in AREA_RANGES])
     gt_ignore = gt.iscrowd[:, None] | (gt.area[:, None] < lo) | (gt.area[:, None] > hi)  # (N, A)
     gt_box_area = (gt.boxes[:, 2] - gt.boxes[:, 0]) * (gt.boxes[:, 3] - gt.boxes[:, 1])
-    shape = (len(idx), len(AREA_RANGES), len(IOU_THRESHOLDS))
-    matched = np.zeros(shape, bool)
-    matched_ig = np.zeros(shape, bool)
+    matched = np.zeros(len(idx), np.uint64)
+    matched_ig = np.zeros(len(idx), np.uint64)
     start, count = pair_slices(gt, key)
     for g, rows in buckets(count):
         pair_start, lp = np.unique(start[rows], return_inverse=True)
@@ -133,26 +163,30 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
         ious = gathered_iou(boxes[rows], gt.boxes[gidx[lp]], crowd_p[lp], det_area[rows], gt_box_area[gidx[lp]])
         ignore_p = gt_ignore[gidx].transpose(0, 2, 1)  # (P, A, g)
         _greedy_bucket(ious, lp, rank[rows], crowd_p, ignore_p, matched, matched_ig, rows)
-    matched, matched_ig = matched.transpose(1, 2, 0), matched_ig.transpose(1, 2, 0)  # (A, T, D)
-    det_out = ((det_area < lo[:, None]) | (det_area > hi[:, None]))[:, None, :]  # (A, 1, D)
-    counted = ~(matched_ig | (~matched & det_out))
-    return idx, rank, np.ascontiguousarray(matched & counted), np.ascontiguousarray(~matched & counted)
+    det_out = _pack((det_area[:, None] < lo) | (det_area[:, None] > hi), _AREA_BITS) * _EVERY_T  # (D,)
+    # matched to an ignored object, or unmatched and outside the area range: ignored
+    tp = matched & ~matched_ig
+    fp = ~matched & ~det_out & _ALL
+    return idx, rank, tp, fp
 
 
 def _accumulate_class(scores, rank, tp, fp, npig, precision, recall, k):
     """Fill ``precision[:, :, k]`` (T, R, A, M) and ``recall[:, k]`` (T, A, M) for one category.
 
-    ``tp`` / ``fp`` (A, T, n) bool for the category's detections, ordered by
-    image, then rank in the image: the order pycocotools concatenates them in.
+    ``tp`` / ``fp`` (n,) packed flags for the category's detections, ordered
+    by image, then rank in the image: the order pycocotools concatenates them in.
     """
     eps = np.spacing(1)
-    A, T, _ = tp.shape
+    A, T = len(AREA_RANGES), len(IOU_THRESHOLDS)
+    by_score = np.argsort(-scores, kind="stable")
+    tp_all, fp_all = unpack(tp[by_score]), unpack(fp[by_score])  # (A*T, n) in score order
     for m, max_det in enumerate(MAX_DETS):
-        sel = np.flatnonzero(rank < max_det) if max_det < MAX_DETS[-1] else np.arange(len(rank))
-        order = sel[np.argsort(-scores[sel], kind="stable")]
-        n = len(order)
-        tp_sum = np.cumsum(tp.reshape(A * T, -1)[:, order], axis=1, dtype=np.int32)  # (A*T, n), exact counts
-        fp_sum = np.cumsum(fp.reshape(A * T, -1)[:, order], axis=1, dtype=np.int32)
+        # a stable sort of a subsequence keeps the subsequence's order: select after sorting
+        sel = np.flatnonzero(rank[by_score] < max_det)
+        n = len(sel)
+        full = n == len(by_score)
+        tp_sum = np.cumsum(tp_all if full else tp_all[:, sel], axis=1, dtype=np.int32)  # (A*T, n), exact counts
+        fp_sum = np.cumsum(fp_all if full else fp_all[:, sel], axis=1, dtype=np.int32)
         tp_f = tp_sum.astype(np.float64)
         pr = tp_f / ((fp_sum + tp_sum).astype(np.float64) + eps)
         pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # monotone envelope
@@ -212,7 +246,7 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int)
     bounds = np.searchsorted(labels, np.arange(num_classes + 1))
     for k in range(num_classes):
         s = slice(bounds[k], bounds[k + 1])
-        _accumulate_class(scores[s], rank[s], tp[:, :, s], fp[:, :, s], npig[k], precision, recall, k)
+        _accumulate_class(scores[s], rank[s], tp[s], fp[s], npig[k], precision, recall, k)
     stats = summarize(precision, recall)
     ap = np.full(num_classes, np.nan)
     curves = {}
@@ -221,10 +255,11 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int)
         if (p > -1).any():
             ap[k] = float(np.mean(p[p > -1]))
             curves[k] = (precision[0, :, k, 0, 2].copy(), RECALL_THRESHOLDS.copy())
-    counted = tp[0, 0] | fp[0, 0]
+    tp0, fp0 = (tp & np.uint64(1)).astype(bool), (fp & np.uint64(1)).astype(bool)  # area all, IoU .50
+    counted = tp0 | fp0
     order = np.flatnonzero(counted)[np.argsort(-scores[counted], kind="stable")]
-    ctp = np.cumsum(tp[0, 0, order], dtype=np.float64)
-    cfp = np.cumsum(fp[0, 0, order], dtype=np.float64)
+    ctp = np.cumsum(tp0[order], dtype=np.float64)
+    cfp = np.cumsum(fp0[order], dtype=np.float64)
     total = float(npig[:, 0].sum())
     pooled = (ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps), ctp / total if total else np.zeros_like(ctp))
     return stats, ap, curves, pooled
