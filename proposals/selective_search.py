@@ -103,18 +103,36 @@ def _resize_for_segmentation(image: np.ndarray, max_side: int | None) -> tuple[n
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
-def _segment(space_image: np.ndarray, k: float) -> np.ndarray:
-    """Felzenszwalb on a colour-space image (H, W, C) -> (H, W) int64 labels 0..R-1, all present."""
+def smooth_for_segmentation(space_image: np.ndarray) -> np.ndarray:
+    """(H, W, C) float32 colour-space image -> (H, W, 3) float64, Gaussian-smoothed (sigma 0.8).
+
+    This is the smoothing ``felzenszwalb`` would do itself (same kernel: radius
+    ``int(4 * sigma + 0.5)``, mirror borders), done once per colour space and shared
+    by every k; ``segment`` then calls felzenszwalb with sigma 0, which skips it.
+    Single-channel spaces (H, I) become three equal channels, as in the authors'
+    code (every colour distance is then scaled by sqrt(3)).
+    """
+    import cv2
+
+    img = space_image.astype(np.float64)
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    radius = int(4.0 * FELZENSZWALB_SIGMA + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-(x**2) / (2 * FELZENSZWALB_SIGMA**2))
+    kernel /= kernel.sum()
+    return cv2.sepFilter2D(img, cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+
+
+def segment(smoothed: np.ndarray, k: float) -> np.ndarray:
+    """Felzenszwalb (k, minimum size k) on a ``smooth_for_segmentation`` image -> (H, W) int64 labels.
+
+    Labels are 0..R-1, every one present.
+    """
     from skimage.segmentation import felzenszwalb
 
-    if space_image.shape[2] == 1:
-        # The authors segment single-channel spaces (H, I) as three equal channels,
-        # which scales every colour distance by sqrt(3); do the same.
-        space_image = np.repeat(space_image, 3, axis=2)
-    labels = felzenszwalb(
-        space_image, scale=float(k), sigma=FELZENSZWALB_SIGMA, min_size=max(1, int(k)),
-        channel_axis=-1,
-    ).astype(np.int64)
+    labels = felzenszwalb(smoothed, scale=float(k), sigma=0.0, min_size=max(1, int(k)), channel_axis=-1)
+    labels = labels.astype(np.int64)
     if np.bincount(labels.reshape(-1)).min() == 0:  # relabel if any label is unused
         labels = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
     return labels
@@ -167,8 +185,9 @@ def selective_search(
     for space in spaces:
         space_image = convert_colour_space(small, space)
         feats = pixel_features(space_image)
+        smoothed = smooth_for_segmentation(space_image)
         for k in k_values:
-            regions = initial_regions(_segment(space_image, k), feats)
+            regions = initial_regions(segment(smoothed, k), feats)
             for use in sims:
                 boxes = hierarchical_grouping(regions, image_size, use)
                 # Position 1 = the last region formed; times a uniform random number.

@@ -57,12 +57,12 @@ def test_ranking_is_hierarchy_position_times_seeded_random():
     # One strategy: the order must be argsort(position * U(0,1)) with the seed's generator,
     # position 1 being the last region formed.
     from proposals import ss_features as F
-    from proposals.selective_search import _segment
+    from proposals.selective_search import segment, smooth_for_segmentation
     from proposals.ss_grouping import hierarchical_grouping, parse_similarity
 
     img, _ = _flat_shapes()
     space = F.convert_colour_space(img, "hsv")
-    regions = F.initial_regions(_segment(space, 50), F.pixel_features(space))
+    regions = F.initial_regions(segment(smooth_for_segmentation(space), 50), F.pixel_features(space))
     hier = hierarchical_grouping(regions, float(img.shape[0] * img.shape[1]), parse_similarity("C+T+S+F"))
     key = np.arange(len(hier), 0, -1) * np.random.default_rng(5).random(len(hier))
     ranked = hier[np.argsort(key, kind="stable")]
@@ -121,3 +121,22 @@ def test_bad_options_raise_value_error():
         selective_search(img, mode="slow")
     with pytest.raises(ValueError, match="colour space"):
         selective_search(img, colour_spaces=("xyz",))
+
+
+@pytest.mark.parametrize("space", ["lab", "H"])
+def test_shared_smoothing_gives_scikit_image_felzenszwalb_segmentation(space):
+    # Oracle: skimage's felzenszwalb with its own sigma-0.8 smoothing, on the same colour-space image.
+    from skimage.segmentation import felzenszwalb
+
+    from proposals import ss_features as F
+    from proposals.selective_search import segment, smooth_for_segmentation
+
+    img, _ = _flat_shapes()
+    noisy = np.clip(img + np.random.default_rng(0).normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+    space_img = F.convert_colour_space(noisy, space).astype(np.float64)
+    if space_img.shape[2] == 1:
+        space_img = np.repeat(space_img, 3, axis=2)
+    for k in (50, 100):
+        ref = felzenszwalb(space_img, scale=k, sigma=0.8, min_size=k)
+        got = segment(smooth_for_segmentation(F.convert_colour_space(noisy, space)), k)
+        np.testing.assert_array_equal(got, ref)
