@@ -141,6 +141,22 @@ def _ours(image, params):
     return boxes, time.perf_counter() - t, time.process_time() - c
 
 
+def _felzenszwalb_only(image, params):
+    """Just the scikit-image segmentations our fast mode runs (2 colour spaces x 2 k), no boxes."""
+    from skimage.segmentation import felzenszwalb
+
+    from proposals.selective_search import MODES
+    from proposals.ss_features import convert_colour_space
+
+    mode = MODES[params.get("mode", "fast")]
+    spaces = [convert_colour_space(image, s).astype(np.float64) for s in mode["colour_spaces"]]
+    t, c = time.perf_counter(), time.process_time()
+    for space in spaces:
+        for k in mode["ks"]:
+            felzenszwalb(space, scale=k, sigma=0.8, min_size=k)
+    return np.zeros((0, 4)), time.perf_counter() - t, time.process_time() - c
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--synth", type=int, default=40, help="synthetic test images (0 = none)")
@@ -156,7 +172,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     from eval.proposal_recall import proposal_recall
 
-    methods = ["ours", "opencv"] + ([] if args.no_pyss else ["selectivesearch"])
+    methods = ["ours", "opencv"] + ([] if args.no_pyss else ["selectivesearch"]) + ["felzenszwalb only"]
     print(f"ours = proposals.selective_search({params}); repeats = {args.repeat}; "
           f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -169,7 +185,8 @@ def main() -> None:
             for spec, image, _, _ in items:
                 for m in methods:
                     reps = 1 if m == "selectivesearch" else args.repeat
-                    runs = [(_ours(image, params) if m == "ours" else ref(m, spec)) for _ in range(reps)]
+                    run = {"ours": _ours, "felzenszwalb only": _felzenszwalb_only}.get(m)
+                    runs = [(run(image, params) if run else ref(m, spec)) for _ in range(reps)]
                     boxes[m].append(runs[0][0])
                     times[m].append(float(np.median([r[1] for r in runs])))
                     cpu[m].append(float(np.median([r[2] for r in runs])))
@@ -190,10 +207,13 @@ def _report(set_name, items, methods, boxes, times, cpu, proposal_recall) -> Non
     print(f"{'method':<16}{'recall@0.5':>11}{'recall@0.7':>11}{'MABO':>7}{'boxes/img':>11}"
           f"{'median s/img':>14}{'median cpu s':>14}")
     for m in methods:
+        if m == "felzenszwalb only":
+            print(f"{'(our 4 felzenszwalb calls alone)':<56}{np.median(times[m]):>14.3f}{np.median(cpu[m]):>14.3f}")
+            continue
         res = proposal_recall(gts, labels, boxes[m], ("object",), top_ns=(None,), difficult=diff)
         print(f"{m:<16}{res.recall[0.5]['all']:>11.3f}{res.recall[0.7]['all']:>11.3f}{res.mabo:>7.3f}"
               f"{res.boxes_per_image:>11.0f}{np.median(times[m]):>14.3f}{np.median(cpu[m]):>14.3f}")
-    timed = [m for m in methods if m != "ours top 1.5x"]
+    timed = [m for m in methods if m not in ("ours top 1.5x", "felzenszwalb only")]
     per_image = "  ".join(
         f"{Path(it[0].split(':')[-1]).stem}: " + "/".join(f"{times[m][i]:.2f}" for m in timed)
         for i, it in enumerate(items[:6])
