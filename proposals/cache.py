@@ -136,13 +136,22 @@ def _load_rgb(path: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _compute_entry(task: tuple) -> tuple[str, np.ndarray, float]:
-    """Worker: decode one image, compute its proposals, write its cache entry."""
+def _compute_entry(task: tuple) -> tuple:
+    """Worker: decode one image, compute its proposals, write its cache entry.
+
+    A bad image comes back as ``("error", path, detail)``, rebuilt into an
+    InputError by the caller (its two-argument constructor does not survive
+    pickling between processes as an exception).
+    """
     import cv2
 
     cv2.setNumThreads(1)  # parallelism is across images, one process each
     image_id, image_path, sha, method, params, entry = task
-    boxes, seconds = compute_proposals(_load_rgb(image_path), method, params)
+    try:
+        image = _load_rgb(image_path)
+    except InputError as exc:
+        return ("error", exc.path, exc.detail)
+    boxes, seconds = compute_proposals(image, method, params)
     buf = io.BytesIO()
     np.savez(buf, boxes=boxes, seconds=np.float64(seconds), image_sha256=np.str_(sha))
     atomic_write_bytes(entry, buf.getvalue())
@@ -206,6 +215,8 @@ def get_proposals(
             result.problems.append(f"{entry}: {got}; recomputed")
         todo.append((image_id, image_path, sha, method, params, entry))
     for image_id, boxes, seconds in _run(todo, workers, progress):
+        if image_id == "error":
+            raise InputError(boxes, seconds)  # ("error", path, detail) from a worker
         result.boxes[image_id], result.seconds[image_id] = boxes, seconds
         result.computed += 1
     return result
@@ -215,12 +226,13 @@ def _run(todo: list[tuple], workers: int, progress: bool):
     """Yield worker results in completion order, in-process or over a process pool."""
     if not todo:
         return
-    bar = _progress_bar(len(todo), todo[0][3]) if progress else None
+    bar, task = _progress_bar(len(todo), todo[0][3]) if progress else (None, None)
     try:
         if workers <= 1 or len(todo) == 1:
             results = map(_compute_entry, todo)
             for res in results:
-                bar and bar[0].advance(bar[1])
+                if bar is not None:
+                    bar.advance(task)
                 yield res
         else:
             # fork where there is one: no __main__ guard needed in user scripts, fast start.
@@ -228,11 +240,12 @@ def _run(todo: list[tuple], workers: int, progress: bool):
             ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 for res in pool.map(_compute_entry, todo, chunksize=1):
-                    bar and bar[0].advance(bar[1])
+                    if bar is not None:
+                        bar.advance(task)
                     yield res
     finally:
-        if bar:
-            bar[0].stop()
+        if bar is not None:
+            bar.stop()
 
 
 def _progress_bar(total: int, method: str):

@@ -90,11 +90,14 @@ def test_corrupt_entry_is_reported_and_recomputed(tmp_path, images):
     np.testing.assert_array_equal(result.boxes["im1"], ref.boxes["im1"])
 
 
-def test_unreadable_image_is_an_input_error(tmp_path, images):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unreadable_image_is_an_input_error(tmp_path, images, workers):
     bad = tmp_path / "img" / "bad.jpg"
     bad.write_bytes(b"garbage")
-    with pytest.raises(InputError, match="bad.jpg"):
-        get_proposals(tmp_path / "c", "selective_search", {}, [("bad", bad)], workers=1)
+    with pytest.raises(InputError, match="bad.jpg: cannot decode"):
+        get_proposals(tmp_path / "c", "sliding_window", SW, [*images[:2], ("bad", bad)], workers=workers)
+    with pytest.raises(InputError, match="missing.jpg: cannot read"):
+        get_proposals(tmp_path / "c", "sliding_window", SW, [("m", tmp_path / "missing.jpg")])
 
 
 KILL_SCRIPT = """
