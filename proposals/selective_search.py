@@ -167,6 +167,8 @@ def selective_search(
     """
     if mode not in MODES:
         raise ValueError(f"selective_search: mode must be one of {sorted(MODES)}, got {mode!r}")
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"selective_search: max_side must be >= 1 or None, got {max_side}")
     rgb = as_rgb_uint8(image)
     height, width = rgb.shape[:2]
     if height * width < 2:
@@ -207,8 +209,10 @@ def _rank_and_filter(all_boxes, all_keys, scale, height, width, min_size) -> np.
     # Duplicates are judged on the segmentation grid, where boxes are exact integers:
     # one int64 key per box (coordinates < 2**15) makes this a 1-D unique.
     ib = boxes.astype(np.int64)
-    keys = ((ib[:, 0] << 45) | (ib[:, 1] << 30) | (ib[:, 2] << 15) | ib[:, 3])
-    _, first = np.unique(keys, return_index=True)
+    if len(ib) and ib.max() < (1 << 15):
+        _, first = np.unique((ib[:, 0] << 45) | (ib[:, 1] << 30) | (ib[:, 2] << 15) | ib[:, 3], return_index=True)
+    else:  # a gigantic image: the slower row-wise unique
+        _, first = np.unique(ib, axis=0, return_index=True)
     boxes = boxes[np.sort(first)]
     if scale != 1.0:
         boxes = boxes / scale
