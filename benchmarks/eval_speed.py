@@ -23,6 +23,8 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -106,16 +108,19 @@ def _write_voc(root: Path, resdir: Path, objects: dict, lines: list, W: int, H: 
         (resdir / f"comp4_det_test_class{c:02d}.txt").write_text("".join(rows))
 
 
-def time_cli(args: list[str], repeat: int) -> tuple[float, list[float]]:
-    """Median wall time of ``detladder ARGS`` in a fresh interpreter (start-up included)."""
-    times = []
+def time_cli(args: list[str], repeat: int) -> tuple[float, list[float], float]:
+    """Median wall time of ``detladder ARGS`` in a fresh interpreter (start-up included), runs, median CPU time."""
+    times, cpu = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = subprocess.run([str(Path(sys.executable).parent / "detladder"), *args], capture_output=True, text=True)
         times.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if out.returncode != 0:
             raise SystemExit(f"detladder {' '.join(args)} failed: {out.stderr}")
-    return statistics.median(times), times
+    return statistics.median(times), times, statistics.median(cpu)
 
 
 def time_pycocotools(gt: Path, dets: Path) -> tuple[float, float, np.ndarray]:
@@ -126,13 +131,13 @@ def time_pycocotools(gt: Path, dets: Path) -> tuple[float, float, np.ndarray]:
         t0 = time.perf_counter()
         coco_gt = COCO(str(gt))
         coco_dt = coco_gt.loadRes(str(dets))
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         ev = COCOeval(coco_gt, coco_dt, iouType="bbox")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-        t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, np.array(ev.stats)
+        t2, c2 = time.perf_counter(), time.process_time()
+    return t1 - t0, t2 - t1, c2 - c1, np.array(ev.stats)
 
 
 def time_torchmetrics(gt: Path, dets: Path) -> float | None:
@@ -183,22 +188,27 @@ def main() -> None:
         print(f"corpus: {args.images} images, {NUM_CLASSES} classes, {n_dets} detections, "
               f"results.json {p['dets'].stat().st_size / 1e6:.0f} MB (made in {time.perf_counter() - t0:.0f} s)")
         out_json = tmp / "ours.json"
-        ours, runs = time_cli(["eval", "--gt", str(p["gt"]), "--dets", str(p["dets"]), "--protocol", "coco",
-                               "--json", str(out_json)], args.repeat)
-        print(f"detladder eval --protocol coco (end to end):  {ours:6.2f} s   runs {[round(t, 2) for t in runs]}")
-        load, ref, ref_stats = time_pycocotools(p["gt"], p["dets"])
-        print(f"pycocotools evaluate+accumulate+summarize:    {ref:6.2f} s   (+ {load:.2f} s loading, not counted)")
+        ours, runs, ours_cpu = time_cli(["eval", "--gt", str(p["gt"]), "--dets", str(p["dets"]), "--protocol", "coco",
+                                         "--json", str(out_json)], args.repeat)
+        print(f"detladder eval --protocol coco (end to end):  {ours:6.2f} s   (CPU {ours_cpu:.2f} s)   "
+              f"runs {[round(t, 2) for t in runs]}")
+        load, ref, ref_cpu, ref_stats = time_pycocotools(p["gt"], p["dets"])
+        print(f"pycocotools evaluate+accumulate+summarize:    {ref:6.2f} s   (CPU {ref_cpu:.2f} s)   "
+              f"(+ {load:.2f} s loading, not counted)")
         diff = np.abs(np.array(json.loads(out_json.read_text())["stats"]) - ref_stats).max()
-        print(f"speed-up: {ref / ours:.1f}x   max |stats difference|: {diff:.3g}")
+        print(f"speed-up: {ref / ours:.1f}x wall, {ref_cpu / ours_cpu:.1f}x CPU   max |stats difference|: {diff:.3g}")
         if not args.skip_torchmetrics:
             tm = time_torchmetrics(p["gt"], p["dets"])
             print("torchmetrics MeanAveragePrecision:            "
                   + ("not installed (pip install '.[bench]')" if tm is None else f"{tm:6.2f} s"))
         for proto in ("voc07", "voc12"):
-            t, _ = time_cli(["eval", "--gt", str(p["gt"]), "--dets", str(p["dets"]), "--protocol", proto], args.repeat)
-            tv, _ = time_cli(["eval", "--gt", str(p["voc"]), "--dets", str(p["vocres"]), "--split", "test",
-                              "--protocol", proto], args.repeat)
-            print(f"detladder eval --protocol {proto}: COCO files {t:5.2f} s, VOC root + devkit files {tv:5.2f} s")
+            t, _, c = time_cli(["eval", "--gt", str(p["gt"]), "--dets", str(p["dets"]), "--protocol", proto],
+                               args.repeat)
+            tv, _, cv = time_cli(["eval", "--gt", str(p["voc"]), "--dets", str(p["vocres"]), "--split", "test",
+                                  "--protocol", proto], args.repeat)
+            print(f"detladder eval --protocol {proto}: COCO files {t:5.2f} s (CPU {c:.2f} s), "
+                  f"VOC root + devkit files {tv:5.2f} s (CPU {cv:.2f} s)")
+        print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if args.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)

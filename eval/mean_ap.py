@@ -102,8 +102,8 @@ class MeanAPEvaluator:
         """Add images: ``gts[i]`` and ``dets[i]`` describe the same image."""
         if len(gts) != len(dets):
             raise ValueError(f"update got {len(gts)} ground-truth images and {len(dets)} detection images")
-        self._gts.extend({k: (np.array(v) if k != "image_id" else v) for k, v in g.items()} for g in gts)
-        self._dets.extend({k: np.array(v) for k, v in d.items()} for d in dets)
+        self._gts.extend({k: (_to_numpy(v) if k != "image_id" else v) for k, v in g.items()} for g in gts)
+        self._dets.extend({k: _to_numpy(v) for k, v in d.items()} for d in dets)
 
     def __len__(self) -> int:
         return len(self._gts)
@@ -111,3 +111,10 @@ class MeanAPEvaluator:
     def compute(self) -> EvalResult:
         """The result over every image added since the last ``reset``."""
         return evaluate(self._gts, self._dets, self.class_names, self.protocol)
+
+
+def _to_numpy(value) -> np.ndarray:
+    """A copy as a numpy array; tensors (on any device) are detached and moved to the CPU first."""
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch here
+        value = value.detach().cpu().numpy()
+    return np.array(value)

@@ -144,7 +144,8 @@ def test_model_form_calls_evaluate_model(monkeypatch, tmp_path, capfd):
 
     calls = []
 
-    def evaluate_model(config_path, weights, data_root, split, protocol, json_out, overrides=(), device=None):
+    def evaluate_model(config_path, weights, data_root, split, protocol, json_out, overrides=(), device=None,
+                       progress=False):
         calls.append((str(config_path), str(weights), str(data_root), split, protocol, str(json_out), overrides, device))
         return EvalResult(protocol=protocol, mAP=0.25, per_class={"cat": 0.25, "dog": None})
 

@@ -70,10 +70,11 @@ def eval_command(
     else:
         if config is None or weights is None or data is None or json_out is None:
             raise typer.BadParameter("the model form needs --config, --weights, --data and --json")
+        from detect.cli.common import progress_enabled
         from detect.model_eval import evaluate_model
 
         result = evaluate_model(config, weights, data, split, protocol, json_out, overrides=list(set_ or []),
-                                device=device)
+                                device=device, progress=progress_enabled())
         if not json_out.exists():
             from eval.files import atomic_write_json
 
