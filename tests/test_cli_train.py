@@ -56,13 +56,13 @@ class _Evil:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_malicious_weights_one_line_exit_2(cli, tmp_path):
+def test_malicious_weights_one_line_exit_2(cli, synth_root, tmp_path):
     import torch
 
     marker = tmp_path / "ran"
     evil = tmp_path / "evil.pt"
     torch.save({"state_dict": _Evil(marker)}, evil)
-    done = cli("detect", "--weights", evil, str(REPO / "tests"), "--out", tmp_path / "o")
+    done = cli("detect", "--weights", evil, synth_root / "JPEGImages", "--out", tmp_path / "o")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "refused" in done.stderr
     assert not marker.exists()
 

@@ -84,3 +84,43 @@ def test_bg_iou_thresh_lo_ignores_easy_background():
     _, labels = heads.assign_targets_to_proposals(proposals, gt, [torch.tensor([1])])
     # IoU 0.11 -> background (0); IoU 0.56 -> class 1; IoU 0 -> ignored (-1)
     assert labels[0].tolist() == [0, 1, -1]
+
+
+def _torchvision_r50_fpn_as_for_coco_weights(**kwargs):
+    """What ``fasterrcnn_resnet50_fpn(weights=COCO_V1)`` builds before loading the file (no download)."""
+    from torchvision.models import resnet50
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.detection._utils import overwrite_eps
+    from torchvision.ops import FrozenBatchNorm2d
+
+    backbone = _resnet_fpn_extractor(resnet50(norm_layer=FrozenBatchNorm2d), 3)
+    model = FasterRCNN(backbone, num_classes=91, **kwargs)
+    overwrite_eps(model, 0.0)
+    return model
+
+
+def test_coco_r50_fpn_config_is_torchvisions_model():
+    torch.manual_seed(0)
+    ref = _torchvision_r50_fpn_as_for_coco_weights(min_size=192, max_size=240).eval()
+    state = ref.state_dict()
+    for key, value in state.items():  # random frozen-BN statistics, so a wrong eps would show
+        if key.endswith("running_var"):
+            value.uniform_(0.5, 2.0)
+        elif key.endswith("running_mean") or (key.endswith(".bias") and "bn" in key):
+            value.normal_(0.0, 0.1)
+    ref.load_state_dict(state)
+    cfg = load_config("configs/coco/faster_rcnn_r50_fpn.yaml", ["data.image_size=192", "data.max_size=240",
+                                                                 "test.score_thresh=0.0"])
+    ref.roi_heads.score_thresh = 0.0
+    ours = build_detector(cfg, num_classes=len(cfg.classes)).eval()
+    assert list(ours.state_dict()) == list(state)
+    ours.load_state_dict(state)
+    assert [n for n, p in ours.named_parameters() if p.requires_grad] == [n for n, p in ref.named_parameters() if p.requires_grad]
+    image = [torch.rand(3, 180, 220)]
+    with torch.no_grad():
+        expected, got = ref(image)[0], ours(image)[0]
+    assert len(got["boxes"]) > 0
+    torch.testing.assert_close(got["boxes"], expected["boxes"], atol=1e-3, rtol=0)
+    torch.testing.assert_close(got["scores"], expected["scores"], atol=1e-5, rtol=0)
+    assert torch.equal(got["labels"], expected["labels"])
