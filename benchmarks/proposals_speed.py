@@ -142,13 +142,14 @@ def _ours(image, params):
 
 
 def _felzenszwalb_only(image, params):
-    """Just the scikit-image segmentations our fast mode runs (2 colour spaces x 2 k), no boxes."""
+    """Just the scikit-image segmentations our call runs (fast: 2 colour spaces x 2 k), no boxes."""
     from skimage.segmentation import felzenszwalb
 
-    from proposals.selective_search import MODES
+    from proposals.selective_search import MODES, _resize_for_segmentation
     from proposals.ss_features import convert_colour_space
 
-    mode = MODES[params.get("mode", "fast")]
+    mode = {**MODES[params.get("mode", "fast")], **params}
+    image, _ = _resize_for_segmentation(image, params.get("max_side"))
     spaces = [convert_colour_space(image, s).astype(np.float64) for s in mode["colour_spaces"]]
     t, c = time.perf_counter(), time.process_time()
     for space in spaces:
