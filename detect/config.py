@@ -121,6 +121,7 @@ class RegressionConfig:
     target: Literal["largest", "first"] = "largest"  # the one object per image the box is trained on
     topk: int = 1  # detections per image at test time: its top-k classes, all with the one box
     representation_size: int = 128
+    pool_size: int = 1  # 1 = global average pooling; p > 1 keeps a coarse p x p layout (OverFeat-style)
 
 
 @dataclass

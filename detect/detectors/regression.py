@@ -64,10 +64,12 @@ class GlobalPoolHead(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, representation_size: int = 128,
-                 class_agnostic: bool = False, target: str = "largest", topk: int = 1,
+                 pool_size: int = 1, class_agnostic: bool = False, target: str = "largest", topk: int = 1,
                  score_thresh: float = 0.0):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(in_channels, representation_size), nn.ReLU(inplace=True),
+        self.pool_size = pool_size
+        flat = in_channels * pool_size * pool_size
+        self.mlp = nn.Sequential(nn.Linear(flat, representation_size), nn.ReLU(inplace=True),
                                  nn.Linear(representation_size, representation_size), nn.ReLU(inplace=True))
         self.cls_score = nn.Linear(representation_size, num_classes + 1)
         self.bbox_pred = nn.Linear(representation_size, 4 if class_agnostic else (num_classes + 1) * 4)
@@ -78,7 +80,8 @@ class GlobalPoolHead(nn.Module):
         self.score_thresh = score_thresh
 
     def forward(self, features, proposals: list[Tensor], image_sizes, targets=None, images=None):
-        pooled = backbone_map(features).mean(dim=(2, 3))  # (N, K, h, w) -> (N, K)
+        fmap = backbone_map(features)  # (N, K, h, w)
+        pooled = F.adaptive_avg_pool2d(fmap, self.pool_size).flatten(1)  # (N, K * p * p)
         hidden = self.mlp(pooled)
         logits, deltas = self.cls_score(hidden), self.bbox_pred(hidden)  # (N, C+1), (N, 4 or (C+1)*4)
         deltas = deltas.reshape(deltas.shape[0], -1, 4)  # (N, 1 or C+1, 4)
@@ -122,6 +125,7 @@ def build_regression(config, num_classes: int):
     reg = config.model.regression
     backbone = backbone_from_config(config.model.backbone, seed=config.seed)
     head = GlobalPoolHead(backbone.out_channels, num_classes, representation_size=reg.representation_size,
+                          pool_size=reg.pool_size,
                           class_agnostic=reg.class_agnostic, target=reg.target, topk=reg.topk,
                           score_thresh=0.0)
     return Detector(transform_from_config(config), backbone, WholeImageSource(), head, rung="regression")
