@@ -148,11 +148,10 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
     """
     idx, key, rank = _sort_and_cut(dets, num_images)
     boxes = dets.boxes[idx]
-    det_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    det_area = dets.box_area[idx]  # pycocotools: w * h of the result box, for IoU and the area ranges
     lo = np.array([a[0] for a in AREA_RANGES])
     hi = np.array([a[1] for a in AREA_RANGES])
     gt_ignore = gt.iscrowd[:, None] | (gt.area[:, None] < lo) | (gt.area[:, None] > hi)  # (N, A)
-    gt_box_area = (gt.boxes[:, 2] - gt.boxes[:, 0]) * (gt.boxes[:, 3] - gt.boxes[:, 1])
     matched = np.zeros(len(idx), np.uint64)
     matched_ig = np.zeros(len(idx), np.uint64)
     start, count = pair_slices(gt, key)
@@ -160,7 +159,7 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
         pair_start, lp = np.unique(start[rows], return_inverse=True)
         gidx = pair_start[:, None] + np.arange(g)  # (P, g)
         crowd_p = gt.iscrowd[gidx]
-        ious = gathered_iou(boxes[rows], gt.boxes[gidx[lp]], crowd_p[lp], det_area[rows], gt_box_area[gidx[lp]])
+        ious = gathered_iou(boxes[rows], gt.boxes[gidx[lp]], crowd_p[lp], det_area[rows], gt.box_area[gidx[lp]])
         ignore_p = gt_ignore[gidx].transpose(0, 2, 1)  # (P, A, g)
         _greedy_bucket(ious, lp, rank[rows], crowd_p, ignore_p, matched, matched_ig, rows)
     det_out = _pack((det_area[:, None] < lo) | (det_area[:, None] > hi), _AREA_BITS) * _EVERY_T  # (D,)

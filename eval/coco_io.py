@@ -182,13 +182,14 @@ def _read_coco_ground_truth(path: Path):
                              .replace("categorys", "categories"))
     area, crowd = _area_and_crowd(anns, xywh, path)
     boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    box_area = xywh[:, 2] * xywh[:, 3]
     by_image = np.argsort(img_idx, kind="stable")  # annotation order kept inside an image
     cuts = np.searchsorted(img_idx[by_image], np.arange(len(img_sorted) + 1))
     gts: list[GroundTruth] = []
     for i, image_id in enumerate(img_sorted.tolist()):
         sel = by_image[cuts[i]:cuts[i + 1]]
         gts.append(GroundTruth(boxes=boxes[sel], labels=cat_idx[sel], difficult=crowd[sel], iscrowd=crowd[sel],
-                               area=area[sel], image_id=image_id))
+                               area=area[sel], box_area=box_area[sel], image_id=image_id))
     return GroundTruthSet(gts=gts, image_ids=img_sorted.tolist(), class_names=tuple(names),
                           category_ids=cat_sorted.tolist(), source=path)
 
@@ -238,12 +239,14 @@ def read_coco_results(json_path: str | os.PathLike, image_ids: Sequence, categor
         raise InputError(path, f"detection {i + 1}: category id {cat[i].item()!r} is not in the ground truth")
     img_idx, labels = img_order[img_pos], cat_order[cat_pos]
     boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    box_area = xywh[:, 2] * xywh[:, 3]
     by_image = np.argsort(img_idx, kind="stable")
     cuts = np.searchsorted(img_idx[by_image], np.arange(len(img_ref) + 1))
     out: list[Detections] = []
     for i in range(len(img_ref)):
         sel = by_image[cuts[i]:cuts[i + 1]]
-        out.append(Detections(boxes=boxes[sel], scores=score[sel], labels=labels[sel].astype(np.int64)))
+        out.append(Detections(boxes=boxes[sel], scores=score[sel], labels=labels[sel].astype(np.int64),
+                              box_area=box_area[sel]))
     return out
 
 

@@ -47,9 +47,8 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
         return evaluate_with_pycocotools(gt, dets)
     if gt.is_dir():
         truth = io.read_voc_ground_truth(gt, split)
+        # a class without a result file has no detections (AP 0), even when no class has one
         detections, with_files = io.read_voc_results(dets, split, truth.image_ids, truth.class_names)
-        if not with_files:
-            raise InputError(dets, f"no result files comp4_det_{split}_<class>.txt for any class of the dataset")
     else:
         truth = io.read_coco_ground_truth(gt)
         detections, with_files = io.read_coco_results(dets, *_coco_ids(truth)), []

@@ -31,6 +31,7 @@ class FlatGT:
     difficult: np.ndarray  # bool
     iscrowd: np.ndarray  # bool
     area: np.ndarray  # float64, COCO's area-range test value
+    box_area: np.ndarray  # float64, the box's own area (IoU unions)
     key: np.ndarray  # int64 pair key, non-decreasing
 
 
@@ -43,6 +44,7 @@ class FlatDets:
     boxes: np.ndarray  # float64
     scores: np.ndarray  # float64
     order: np.ndarray  # int64 tie-break key among equal scores of one class
+    box_area: np.ndarray  # float64, the box's own area (IoU unions, COCO's area ranges)
 
 
 def _field(d: dict, name: str, dtype, shape_tail: tuple, i: int, what: str) -> np.ndarray:
@@ -55,29 +57,40 @@ def _field(d: dict, name: str, dtype, shape_tail: tuple, i: int, what: str) -> n
     return arr
 
 
+def _box_area(d: dict, boxes: np.ndarray, i: int, what: str) -> np.ndarray:
+    """``d["box_area"]`` when given (COCO readers pass w * h exactly as pycocotools computes it), else from the box."""
+    if d.get("box_area") is not None:
+        return _field(d, "box_area", np.float64, (), i, what)
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
 def flatten_ground_truth(gts: Sequence[GroundTruth], num_classes: int) -> FlatGT:
     """Concatenate per-image ground truth; raise ValueError on inconsistent shapes or labels."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "label", "boxes", "difficult", "iscrowd", "area")}
+    names = ("image", "label", "boxes", "difficult", "iscrowd", "area", "box_area")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for i, gt in enumerate(gts):
         boxes = _field(gt, "boxes", np.float64, (4,), i, "gts")
         n = len(boxes)
-        labels = _field(gt, "labels", np.int64, (), i, "gts")
-        difficult = _field(gt, "difficult", bool, (), i, "gts") if "difficult" in gt else np.zeros(n, bool)
-        iscrowd = _field(gt, "iscrowd", bool, (), i, "gts") if gt.get("iscrowd") is not None else np.zeros(n, bool)
-        if gt.get("area") is not None:
-            area = _field(gt, "area", np.float64, (), i, "gts")
-        else:
-            area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        if not (len(labels) == len(difficult) == len(iscrowd) == len(area) == n):
-            raise ValueError(f"gts[{i}]: boxes, labels, difficult, iscrowd and area differ in length")
-        parts["image"].append(np.full(n, i, np.int64))
-        for name, arr in (("label", labels), ("boxes", boxes), ("difficult", difficult),
-                          ("iscrowd", iscrowd), ("area", area)):
-            parts[name].append(arr)
-    flat = {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
-    if flat["image"] is None:
+        box_area = _box_area(gt, boxes, i, "gts")
+        row = {
+            "image": np.full(n, i, np.int64),
+            "label": _field(gt, "labels", np.int64, (), i, "gts"),
+            "boxes": boxes,
+            "difficult": _field(gt, "difficult", bool, (), i, "gts") if "difficult" in gt else np.zeros(n, bool),
+            "iscrowd": _field(gt, "iscrowd", bool, (), i, "gts") if gt.get("iscrowd") is not None else np.zeros(n, bool),
+            "area": _field(gt, "area", np.float64, (), i, "gts") if gt.get("area") is not None else box_area,
+            "box_area": box_area,
+        }
+        if any(len(v) != n for v in row.values()):
+            raise ValueError(f"gts[{i}]: boxes, labels, difficult, iscrowd, area and box_area differ in length")
+        for k in names:
+            parts[k].append(row[k])
+    if gts:
+        flat = {k: np.concatenate(v) for k, v in parts.items()}
+    else:
         flat = {"image": np.zeros(0, np.int64), "label": np.zeros(0, np.int64), "boxes": np.zeros((0, 4)),
-                "difficult": np.zeros(0, bool), "iscrowd": np.zeros(0, bool), "area": np.zeros(0)}
+                "difficult": np.zeros(0, bool), "iscrowd": np.zeros(0, bool), "area": np.zeros(0),
+                "box_area": np.zeros(0)}
     _check_labels(flat["label"], num_classes, "gts")
     key = flat["label"] * max(len(gts), 1) + flat["image"]
     idx = np.argsort(key, kind="stable")
@@ -86,26 +99,28 @@ def flatten_ground_truth(gts: Sequence[GroundTruth], num_classes: int) -> FlatGT
 
 def flatten_detections(dets: Sequence[Detections], num_classes: int) -> FlatDets:
     """Concatenate per-image detections in input order; raise ValueError on bad shapes or labels."""
-    images, labels, boxes, scores, orders = [], [], [], [], []
+    images, labels, boxes, scores, orders, areas = [], [], [], [], [], []
     have_order = len(dets) > 0 and all("order" in d for d in dets)
     for i, d in enumerate(dets):
         b = _field(d, "boxes", np.float64, (4,), i, "dets")
         s = _field(d, "scores", np.float64, (), i, "dets")
         lab = _field(d, "labels", np.int64, (), i, "dets")
-        if not len(b) == len(s) == len(lab):
-            raise ValueError(f"dets[{i}]: boxes, scores and labels differ in length")
+        area = _box_area(d, b, i, "dets")
+        if not len(b) == len(s) == len(lab) == len(area):
+            raise ValueError(f"dets[{i}]: boxes, scores, labels and box_area differ in length")
         if have_order:
             orders.append(_field(d, "order", np.int64, (), i, "dets"))
         images.append(np.full(len(b), i, np.int64))
         labels.append(lab)
         boxes.append(b)
         scores.append(s)
+        areas.append(area)
     if not images:
-        return FlatDets(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+        return FlatDets(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0),
+                        np.zeros(0, np.int64), np.zeros(0))
     flat = FlatDets(np.concatenate(images), np.concatenate(labels), np.concatenate(boxes), np.concatenate(scores),
-                    np.concatenate(orders) if have_order else np.zeros(0, np.int64))
-    if not have_order:
-        flat.order = np.arange(len(flat.image), dtype=np.int64)
+                    np.concatenate(orders) if have_order else np.arange(sum(map(len, images)), dtype=np.int64),
+                    np.concatenate(areas))
     _check_labels(flat.label, num_classes, "dets")
     if not np.isfinite(flat.scores).all():
         raise ValueError("dets: a score is NaN or infinite")

@@ -27,6 +27,10 @@ class GroundTruth(TypedDict):
       intersection over the detection's area, as pycocotools does.
     * ``area`` (G,) float (optional, default the box area): what the coco
       protocol's small/medium/large ranges test (COCO's segment area).
+    * ``box_area`` (G,) float (optional, default ``(x2 - x1) * (y2 - y1)``):
+      the box's own area for IoU; COCO readers pass ``w * h`` as the file
+      states it, so IoU is bit-identical to pycocotools' even where
+      ``(x + w) - x != w`` in floating point.
     * ``image_id`` (optional): the image's id, carried for messages and writers.
     """
 
@@ -35,6 +39,7 @@ class GroundTruth(TypedDict):
     difficult: np.ndarray
     iscrowd: NotRequired[np.ndarray]
     area: NotRequired[np.ndarray]
+    box_area: NotRequired[np.ndarray]
     image_id: NotRequired[str | int]
 
 
@@ -45,12 +50,14 @@ class Detections(TypedDict):
     class: a lower value ranks first. Readers of VOC result files set it to
     the line number, so equal scores keep their order in the file as in the
     devkit; without it, ties keep image order, then position in the image.
+    ``box_area`` (D,) float (optional): as in ``GroundTruth`` (COCO: ``w * h``).
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
     order: NotRequired[np.ndarray]
+    box_area: NotRequired[np.ndarray]
 
 
 @dataclass

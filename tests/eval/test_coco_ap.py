@@ -120,3 +120,28 @@ def test_empty_detections_and_classes_without_objects():
     assert r.per_class == {"a": 0.0, "b": None} and r.stats[0] == 0.0
     r = _one([], [], [], names=("a",))
     assert r.per_class == {"a": None} and r.stats == [-1.0] * 12
+
+
+def test_decimal_boxes_at_exact_thresholds_equal_pycocotools(tmp_path):
+    # Detections covering a fraction k of an object (IoU = k exactly in real numbers, k = .50 ... .95) and
+    # areas at the 32**2 / 96**2 edges, with decimal coordinates: IoU must be pycocotools' to the last bit,
+    # which needs the file's w * h rather than ((x + w) - x) * ((y + h) - y).
+    import orjson
+
+    rng = np.random.default_rng(7)
+    images, anns, results = [], [], []
+    for i in range(60):
+        images.append({"id": i + 1})
+        x, y = np.round(rng.uniform(0, 300, 2), 1).tolist()
+        w, h = [(25.6, 40.0), (76.8, 120.0), (12.3, 45.7), (100.1, 0.7)][i % 4]
+        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [x, y, w, h], "area": w * h,
+                     "iscrowd": 0})
+        k = 0.5 + 0.05 * (i % 10)
+        results.append({"image_id": i + 1, "category_id": 1, "bbox": [x, y, w * k, h], "score": 0.5})
+        results.append({"image_id": i + 1, "category_id": 1, "bbox": [x + 0.1, y, w, h], "score": 0.25})
+    gt_path, res_path = tmp_path / "gt.json", tmp_path / "res.json"
+    gt_path.write_bytes(orjson.dumps({"images": images, "annotations": anns,
+                                      "categories": [{"id": 1, "name": "a"}]}))
+    res_path.write_bytes(orjson.dumps(results))
+    stats, _, _ = pycocotools_eval(gt_path, res_path)
+    assert ours(gt_path, res_path).stats == stats.tolist()  # exactly

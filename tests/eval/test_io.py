@@ -66,6 +66,12 @@ def test_empty_class_file_is_ap_zero_and_other_splits_are_ignored(voc_root, tmp_
     assert r.per_class == {"cat": pytest.approx(1.0), "dog": None}  # dog: only a difficult object
 
 
+def test_directory_without_result_files_gives_ap_zero(voc_root, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = evaluate_files(voc_root, tmp_path / "empty", "voc12", split="test")
+    assert r.per_class == {"cat": 0.0, "dog": None} and r.mAP == 0.0
+
+
 def test_coco_results_round_trip(tmp_path, make_coco):
     gt, _ = make_coco(3)
     (tmp_path / "gt.json").write_bytes(orjson.dumps(gt))
