@@ -31,7 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from detect.compare_context import held_equal, machine_info, write_examples
+from detect.compare_context import held_equal, load_average, machine_info, write_examples
 from eval.errors import InputError
 from eval.files import atomic_write_json
 from eval.report_schema import SCHEMA_VERSION, validate_metrics
@@ -343,6 +343,7 @@ def compare(
                 log(f"  FAILED: {_one_line(exc)} (traceback in {out_dir / name / 'error.log'})")
                 row = failed_row(name, path, config.model.rung, _one_line(exc))
         metrics["variants"].append(row)
+        metrics["machine"]["load average at end"] = load_average()
         validate_metrics(metrics)
         atomic_write_json(out_dir / "metrics.json", metrics)
     render_metrics(metrics, out_dir, out_dir, out_dir / "metrics.json")

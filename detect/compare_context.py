@@ -61,8 +61,17 @@ def machine_info(device: str) -> dict:
         pass
     gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
     return {"cpu": cpu, "cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(),
+            "load average at start": load_average(),
             "device": device, "gpu": gpu, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "python": platform.python_version(), "platform": platform.platform()}
+
+
+def load_average() -> str | None:
+    """The 1/5/15-minute load averages: other work on the machine inflates every time measured."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return None
 
 
 def write_examples(dataset, out_dir: Path, count: int) -> list[dict]:

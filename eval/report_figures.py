@@ -100,6 +100,10 @@ def pr_per_class_figure(metrics: dict) -> bytes:
             curve = variant["curves"]["per_class"].get(name)
             _draw_curve(ax, curve, variant_color(i), _plain(variant["name"]) if k == 0 else None)
         _style_pr_axes(ax, name, small=True)
+        if k % ncols == 0:
+            ax.set_ylabel("precision", fontsize=7)
+        if k >= len(classes) - ncols:
+            ax.set_xlabel("recall", fontsize=7)
     if variants:
         handles, labels = fig.axes[0].get_legend_handles_labels() if fig.axes else ([], [])
         if handles:
