@@ -217,11 +217,27 @@ def read_coco_results(json_path: str | os.PathLike, image_ids: Sequence, categor
     """Read a COCO results JSON (``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]``).
 
     Returns one ``Detections`` per entry of ``image_ids`` (same order), with
-    ``labels`` the index of the result's category in ``category_ids`` and
-    detections in file order. InputError names the file and the 1-based
-    detection number for a malformed entry, an image id not in ``image_ids``,
-    or a category id not in ``category_ids``.
+    ``labels`` the index of the result's category in ``category_ids``,
+    detections in file order and ``order`` their 0-based position in the file.
+    InputError names the file and the 1-based detection number for a
+    malformed entry, an image id not in ``image_ids``, or a category id not
+    in ``category_ids``.
     """
+    flat = read_coco_results_flat(json_path, image_ids, category_ids)
+    by_image = np.argsort(flat.image, kind="stable")
+    cuts = np.searchsorted(flat.image[by_image], np.arange(len(image_ids) + 1))
+    out: list[Detections] = []
+    for i in range(len(image_ids)):
+        sel = by_image[cuts[i]:cuts[i + 1]]
+        out.append(Detections(boxes=flat.boxes[sel], scores=flat.scores[sel], labels=flat.label[sel],
+                              order=flat.order[sel], box_area=flat.box_area[sel]))
+    return out
+
+
+def read_coco_results_flat(json_path: str | os.PathLike, image_ids: Sequence, category_ids: Sequence):
+    """``read_coco_results`` as one ``eval.matching.FlatDets`` in file order (no per-image split)."""
+    from eval.matching import FlatDets
+
     path = Path(json_path)
     with no_gc():
         data = _list_of_dicts(load_json(path), path, "a COCO results file")
@@ -237,17 +253,10 @@ def read_coco_results(json_path: str | os.PathLike, image_ids: Sequence, categor
     if (cat_pos < 0).any():
         i = int(np.argmax(cat_pos < 0))
         raise InputError(path, f"detection {i + 1}: category id {cat[i].item()!r} is not in the ground truth")
-    img_idx, labels = img_order[img_pos], cat_order[cat_pos]
     boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-    box_area = xywh[:, 2] * xywh[:, 3]
-    by_image = np.argsort(img_idx, kind="stable")
-    cuts = np.searchsorted(img_idx[by_image], np.arange(len(img_ref) + 1))
-    out: list[Detections] = []
-    for i in range(len(img_ref)):
-        sel = by_image[cuts[i]:cuts[i + 1]]
-        out.append(Detections(boxes=boxes[sel], scores=score[sel], labels=labels[sel].astype(np.int64),
-                              box_area=box_area[sel]))
-    return out
+    return FlatDets(image=img_order[img_pos].astype(np.int64), label=cat_order[cat_pos].astype(np.int64),
+                    boxes=boxes, scores=score, order=np.arange(len(score), dtype=np.int64),
+                    box_area=xywh[:, 2] * xywh[:, 3])
 
 
 def write_coco_results(path: str | os.PathLike, image_ids: Sequence, dets: Sequence[Detections],

@@ -49,10 +49,15 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
         truth = io.read_voc_ground_truth(gt, split)
         # a class without a result file has no detections (AP 0), even when no class has one
         detections, with_files = io.read_voc_results(dets, split, truth.image_ids, truth.class_names)
-    else:
-        truth = io.read_coco_ground_truth(gt)
-        detections, with_files = io.read_coco_results(dets, *_coco_ids(truth)), []
-    return evaluate(truth.gts, detections, truth.class_names, protocol, report_classes=with_files)
+        return evaluate(truth.gts, detections, truth.class_names, protocol, report_classes=with_files)
+    from eval.coco_io import read_coco_results_flat
+    from eval.matching import flatten_ground_truth
+    from eval.mean_ap import evaluate_flat
+
+    truth = io.read_coco_ground_truth(gt)
+    flat_dets = read_coco_results_flat(dets, *_coco_ids(truth))  # 500k detections: skip the per-image split
+    flat_gt = flatten_ground_truth(truth.gts, len(truth.class_names))
+    return evaluate_flat(flat_gt, flat_dets, len(truth.gts), truth.class_names, protocol)
 
 
 def _coco_ids(truth) -> tuple[list, list]:

@@ -16,11 +16,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from eval.coco_ap import coco_evaluate
-from eval.matching import flatten_detections, flatten_ground_truth
+from eval.matching import FlatDets, FlatGT, flatten_detections, flatten_ground_truth
 from eval.types import PROTOCOLS, Detections, EvalResult, GroundTruth, PRCurve
 from eval.voc_ap import voc_evaluate
 
-__all__ = ["evaluate", "MeanAPEvaluator", "EvalResult", "PRCurve", "GroundTruth", "Detections", "PROTOCOLS"]
+__all__ = ["evaluate", "evaluate_flat", "MeanAPEvaluator", "EvalResult", "PRCurve", "GroundTruth", "Detections", "PROTOCOLS"]
 
 
 def evaluate(
@@ -49,15 +49,21 @@ def evaluate(
     unknown = set(report_classes) - set(names)
     if unknown:
         raise ValueError(f"report_classes names classes not in class_names: {sorted(unknown)}")
-    gt = flatten_ground_truth(gts, len(names))
-    det = flatten_detections(dets, len(names))
+    return evaluate_flat(flatten_ground_truth(gts, len(names)), flatten_detections(dets, len(names)), len(gts),
+                         names, protocol, report_classes=report_classes)
+
+
+def evaluate_flat(gt: FlatGT, det: FlatDets, num_images: int, class_names: Sequence[str], protocol: str, *,
+                  report_classes: Iterable[str] = ()) -> EvalResult:
+    """``evaluate`` on already flattened arrays (``eval.matching``): what file readers use to skip the per-image split."""
+    names = list(class_names)
     if protocol == "coco":
-        stats, ap, curves, pooled = coco_evaluate(gt, det, len(gts), len(names))
+        stats, ap, curves, pooled = coco_evaluate(gt, det, num_images, len(names))
         keys = range(len(names))
         m_ap = stats[0]
     else:
         stats = None
-        ap, curves, pooled = voc_evaluate(gt, det, len(gts), len(names), protocol)
+        ap, curves, pooled = voc_evaluate(gt, det, num_images, len(names), protocol)
         present = np.zeros(len(names), bool)
         present[gt.label] = True
         present[det.label] = True
