@@ -100,7 +100,13 @@ def _build(name: str, width: int, norm_layer, trainable_layers: int) -> tuple[nn
         net = TinyBackbone(width, norm_layer)
         return net, net
     if name == "vgg16":
-        cls = models.vgg16()
+        # Only the conv layers: the 120M-parameter classifier would cost seconds and 500 MB for nothing.
+        cls = nn.Module()
+        cls.features = models.vgg.make_layers(models.vgg.cfgs["D"], batch_norm=False)
+        for m in cls.features.modules():  # torchvision's VGG initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
         features = cls.features[:-1]  # drop pool5: conv5_3 at stride 16, as in Fast/Faster R-CNN
         convs = [i for i, m in enumerate(features) if isinstance(m, nn.Conv2d)]
         block_starts = [0, 5, 10, 17, 24]  # conv1_1, conv2_1, conv3_1, conv4_1, conv5_1
@@ -177,6 +183,7 @@ def build_backbone(
             missing, unexpected = classifier.load_state_dict(state, strict=False)
         except RuntimeError:  # shape mismatches
             missing, unexpected = ["(shapes differ)"], []
+        unexpected = [k for k in unexpected if not k.startswith(("classifier.", "fc."))]  # unused classifier heads
         if unexpected or [k for k in missing if "num_batches_tracked" not in k]:
             raise InputError(weights, f"not a {name} state dict of this width ({len(missing)} keys missing or mismatched, {len(unexpected)} unexpected)")
     return net
