@@ -150,6 +150,7 @@ def read_coco_ground_truth(json_path: str | os.PathLike):
 
 def _read_coco_ground_truth(path: Path):
     from eval.io import GroundTruthSet
+    from eval.matching import make_flat_gt
 
     data = load_json(path)
     if not isinstance(data, dict) or not all(k in data for k in ("images", "annotations", "categories")):
@@ -190,8 +191,10 @@ def _read_coco_ground_truth(path: Path):
         sel = by_image[cuts[i]:cuts[i + 1]]
         gts.append(GroundTruth(boxes=boxes[sel], labels=cat_idx[sel], difficult=crowd[sel], iscrowd=crowd[sel],
                                area=area[sel], box_area=box_area[sel], image_id=image_id))
+    flat = make_flat_gt(img_idx.astype(np.int64), cat_idx.astype(np.int64), boxes, crowd, crowd, area, box_area,
+                        num_images=len(img_sorted))
     return GroundTruthSet(gts=gts, image_ids=img_sorted.tolist(), class_names=tuple(names),
-                          category_ids=cat_sorted.tolist(), source=path)
+                          category_ids=cat_sorted.tolist(), source=path, flat=flat)
 
 
 def _area_and_crowd(anns: list, xywh: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -51,13 +51,11 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
         detections, with_files = io.read_voc_results(dets, split, truth.image_ids, truth.class_names)
         return evaluate(truth.gts, detections, truth.class_names, protocol, report_classes=with_files)
     from eval.coco_io import read_coco_results_flat
-    from eval.matching import flatten_ground_truth
     from eval.mean_ap import evaluate_flat
 
     truth = io.read_coco_ground_truth(gt)
     flat_dets = read_coco_results_flat(dets, *_coco_ids(truth))  # 500k detections: skip the per-image split
-    flat_gt = flatten_ground_truth(truth.gts, len(truth.class_names))
-    return evaluate_flat(flat_gt, flat_dets, len(truth.gts), truth.class_names, protocol)
+    return evaluate_flat(truth.flat, flat_dets, len(truth.gts), truth.class_names, protocol)
 
 
 def _coco_ids(truth) -> tuple[list, list]:

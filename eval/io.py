@@ -33,7 +33,8 @@ __all__ = [
 class GroundTruthSet:
     """A dataset's ground truth: ``gts[i]`` is image ``image_ids[i]``; labels index ``class_names``.
 
-    ``category_ids`` (COCO only) are the category ids in class-index order.
+    ``category_ids`` (COCO only) are the category ids in class-index order;
+    ``flat`` (COCO only) the same objects as one ``eval.matching.FlatGT``.
     """
 
     gts: list[GroundTruth]
@@ -41,6 +42,7 @@ class GroundTruthSet:
     class_names: tuple[str, ...]
     category_ids: list[int] | None
     source: Path
+    flat: object | None = None
 
 
 def read_voc_ground_truth(root: str | os.PathLike, split: str,

@@ -92,9 +92,15 @@ def flatten_ground_truth(gts: Sequence[GroundTruth], num_classes: int) -> FlatGT
                 "difficult": np.zeros(0, bool), "iscrowd": np.zeros(0, bool), "area": np.zeros(0),
                 "box_area": np.zeros(0)}
     _check_labels(flat["label"], num_classes, "gts")
-    key = flat["label"] * max(len(gts), 1) + flat["image"]
+    return make_flat_gt(num_images=len(gts), **flat)
+
+
+def make_flat_gt(image, label, boxes, difficult, iscrowd, area, box_area, num_images: int) -> FlatGT:
+    """A ``FlatGT`` from per-object arrays in any order (sorted here by pair, stably)."""
+    key = label * max(num_images, 1) + image
     idx = np.argsort(key, kind="stable")
-    return FlatGT(key=key[idx], **{k: v[idx] for k, v in flat.items()})
+    return FlatGT(image=image[idx], label=label[idx], boxes=boxes[idx], difficult=difficult[idx],
+                  iscrowd=iscrowd[idx], area=area[idx], box_area=box_area[idx], key=key[idx])
 
 
 def flatten_detections(dets: Sequence[Detections], num_classes: int) -> FlatDets:

@@ -51,7 +51,10 @@ def match_voc(gt: FlatGT, dets: FlatDets, num_images: int) -> tuple[np.ndarray, 
     counted detections (difficult matches dropped), sorted by class, then
     descending score, then ``order``; ``tp`` / ``fp`` (K,) bool.
     """
-    idx = np.lexsort((dets.order, -dets.scores, dets.label))
+    # stable sorts, least significant key first; input order already is ``order`` when it increases
+    idx = np.arange(len(dets.order)) if (np.diff(dets.order) > 0).all() else np.argsort(dets.order, kind="stable")
+    idx = idx[np.argsort(-dets.scores[idx], kind="stable")]
+    idx = idx[np.argsort(dets.label[idx], kind="stable")]
     key = dets.label[idx] * max(num_images, 1) + dets.image[idx]
     start, count = pair_slices(gt, key)
     ovmax = np.zeros(len(idx))
@@ -96,7 +99,7 @@ def voc_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int, 
         prec = tp_c / np.maximum(tp_c + fp_c, np.finfo(np.float64).eps)
         ap[c] = ap_fn(rec, prec)
         curves[c] = (prec, rec)
-    pooled_order = np.lexsort((dets.order[idx], labels, -dets.scores[idx]))
+    pooled_order = np.argsort(-dets.scores[idx], kind="stable")  # ties keep (class, score, order) order
     ctp = np.cumsum(tp[pooled_order], dtype=np.float64)
     cfp = np.cumsum(fp[pooled_order], dtype=np.float64)
     total = float(npos.sum())
