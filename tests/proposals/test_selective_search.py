@@ -140,3 +140,8 @@ def test_shared_smoothing_gives_scikit_image_felzenszwalb_segmentation(space):
         ref = felzenszwalb(space_img, scale=k, sigma=0.8, min_size=k)
         got = segment(smooth_for_segmentation(F.convert_colour_space(noisy, space)), k)
         np.testing.assert_array_equal(got, ref)
+
+
+def test_flat_image_gives_the_whole_image_once():
+    boxes = selective_search(np.full((50, 60, 3), 120, np.uint8), "quality")
+    assert boxes.tolist() == [[0, 0, 60, 50]]
