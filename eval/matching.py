@@ -140,6 +140,13 @@ def _check_labels(labels: np.ndarray, num_classes: int, what: str) -> None:
 
 def pair_slices(gt: FlatGT, det_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each detection's pair key: (start, count) of that pair's objects in ``gt``. (D,) int64 each."""
+    if len(gt.key) == 0 or len(det_key) == 0:
+        return np.zeros(len(det_key), np.int64), np.zeros(len(det_key), np.int64)
+    size = int(max(gt.key[-1], det_key.max())) + 1
+    if size <= 4 * (len(gt.key) + len(det_key)) + 1_000_000:  # a dense table beats a binary search per row
+        counts = np.bincount(gt.key, minlength=size)
+        starts = np.cumsum(counts) - counts
+        return starts[det_key], counts[det_key]
     start = np.searchsorted(gt.key, det_key, side="left")
     end = np.searchsorted(gt.key, det_key, side="right")
     return start, end - start
