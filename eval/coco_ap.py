@@ -56,7 +56,6 @@ def _sort_and_cut(dets: FlatDets, num_images: int) -> tuple[np.ndarray, np.ndarr
 # bit a * T + t is area range a, threshold t (4 * 10 = 40 bits), so scattering and combining
 # them costs one integer per detection instead of 40 booleans.
 _T, _A = len(IOU_THRESHOLDS), len(AREA_RANGES)
-_BITS = np.arange(_A * _T, dtype=np.uint64)
 _AREA_BITS = np.arange(_A, dtype=np.uint64) * np.uint64(_T)  # bit of threshold 0 in each area range
 _EVERY_AREA = np.uint64(sum(1 << (a * _T) for a in range(_A)))  # times a T-bit pattern: one copy per area
 _EVERY_T = np.uint64((1 << _T) - 1)  # times an area bit: all T thresholds of that area
@@ -70,11 +69,6 @@ def _pack(flags: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray:
     packed = np.zeros((len(flags), 8), np.uint8)
     packed[:, : (flags.shape[1] + 7) // 8] = np.packbits(flags, axis=1, bitorder="little")
     return packed.view("<u8").ravel().astype(np.uint64)
-
-
-def unpack(bits: np.ndarray) -> np.ndarray:
-    """(n,) uint64 -> (A * T, n) bool, row a * T + t."""
-    return ((bits[None, :] >> _BITS[:, None]) & np.uint64(1)).astype(bool)
 
 
 def _greedy_bucket(ious, lp, rank, crowd_p, ignore_p, matched, matched_ig, rows):
@@ -143,8 +137,7 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
     Returns ``(idx, rank, tp, fp)``: ``idx`` (D,) indices into ``dets`` sorted
     by (class, image, -score), at most 100 per pair; ``rank`` (D,) the
     position in its pair; ``tp`` / ``fp`` (D,) uint64 packed flags (bit
-    a * T + t; neither set when the detection is ignored there). ``unpack``
-    turns them into (A * T, D) bool.
+    a * T + t; neither set when the detection is ignored there).
     """
     idx, key, rank = _sort_and_cut(dets, num_images)
     boxes = dets.boxes[idx]
@@ -175,32 +168,48 @@ def _accumulate_class(scores, rank, tp, fp, npig, precision, recall, k):
     ``tp`` / ``fp`` (n,) packed flags for the category's detections, ordered
     by image, then rank in the image: the order pycocotools concatenates them in.
     """
-    eps = np.spacing(1)
-    A, T = len(AREA_RANGES), len(IOU_THRESHOLDS)
     by_score = np.argsort(-scores, kind="stable")
-    tp_all, fp_all = unpack(tp[by_score]), unpack(fp[by_score])  # (A*T, n) in score order
+    tp, fp, rank = tp[by_score], fp[by_score], rank[by_score]
     for m, max_det in enumerate(MAX_DETS):
         # a stable sort of a subsequence keeps the subsequence's order: select after sorting
-        sel = np.flatnonzero(rank[by_score] < max_det)
-        n = len(sel)
-        full = n == len(by_score)
-        tp_sum = np.cumsum(tp_all if full else tp_all[:, sel], axis=1, dtype=np.int32)  # (A*T, n), exact counts
-        fp_sum = np.cumsum(fp_all if full else fp_all[:, sel], axis=1, dtype=np.int32)
-        tp_f = tp_sum.astype(np.float64)
-        pr = tp_f / ((fp_sum + tp_sum).astype(np.float64) + eps)
-        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # monotone envelope
-        for a in range(A):
+        keep = rank < max_det
+        for a in range(len(AREA_RANGES)):
             if npig[a] == 0:
-                continue
-            for t in range(T):
-                row = a * T + t
-                rc = tp_f[row] / npig[a]
-                recall[t, k, a, m] = rc[-1] if n else 0.0
-                inds = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
-                q = np.zeros(len(RECALL_THRESHOLDS))
-                ok = inds < n
-                q[ok] = pr[row, inds[ok]]
-                precision[t, :, k, a, m] = q
+                continue  # pycocotools leaves -1 here
+            # Detections ignored at every threshold of this area range change no cumulative count and no
+            # precision maximum, and never are the first to reach a recall: leaving them out is exact.
+            area_bits = _EVERY_T << (np.uint64(a) * np.uint64(_T))
+            cols = np.flatnonzero(keep & (((tp | fp) & area_bits) != 0))
+            _accumulate_rows(_unpack_area(tp[cols], a), _unpack_area(fp[cols], a), npig[a],
+                             precision[:, :, k, a, m], recall[:, k, a, m])
+
+
+def _unpack_area(bits: np.ndarray, a: int) -> np.ndarray:
+    """(n,) packed flags -> (T, n) bool for area range a."""
+    shifts = np.uint64(a * _T) + np.arange(_T, dtype=np.uint64)
+    return ((bits[None, :] >> shifts[:, None]) & np.uint64(1)).astype(bool)
+
+
+def _accumulate_rows(tp, fp, npig, precision, recall) -> None:
+    """pycocotools' accumulate for one (category, area, maxDets): ``tp`` / ``fp`` (T, n) bool in score order.
+
+    Writes ``precision`` (T, R) at the recall thresholds (monotone envelope,
+    0 past the last recall reached) and ``recall`` (T,).
+    """
+    n = tp.shape[1]
+    tp_sum = np.cumsum(tp, axis=1, dtype=np.int32)  # exact counts
+    fp_sum = np.cumsum(fp, axis=1, dtype=np.int32)
+    tp_f = tp_sum.astype(np.float64)
+    pr = tp_f / ((fp_sum + tp_sum).astype(np.float64) + np.spacing(1))
+    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # monotone envelope
+    for t in range(tp.shape[0]):
+        rc = tp_f[t] / npig
+        recall[t] = rc[-1] if n else 0.0
+        inds = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
+        q = np.zeros(len(RECALL_THRESHOLDS))
+        ok = inds < n
+        q[ok] = pr[t, inds[ok]]
+        precision[t] = q
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
