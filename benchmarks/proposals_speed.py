@@ -5,8 +5,9 @@ load drifts hit every method alike). Prints per image set: recall@0.5 and
 @0.7 with all boxes, MABO, mean boxes per image and median seconds per image.
 
 OpenCV-contrib conflicts with the runtime's opencv, so the two reference
-methods run in a helper process from their own virtual environment, made on
-first use (needs the package index once):
+methods run in a helper process from their own virtual environment
+(git-ignored), which this script makes on first use (needs the package index
+once); by hand that is:
 
     python -m venv benchmarks/.venv-opencv
     benchmarks/.venv-opencv/bin/pip install opencv-contrib-python-headless selectivesearch scikit-image
@@ -84,12 +85,20 @@ for line in sys.stdin:
 '''
 
 
+def _make_reference_venv() -> None:
+    venv = OPENCV_PYTHON.parents[1]
+    print(f"creating {venv} (opencv-contrib-python-headless, selectivesearch)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(OPENCV_PYTHON), "-m", "pip", "install", "--quiet", "opencv-contrib-python-headless",
+                    "selectivesearch", "scikit-image"], check=True)
+
+
 class Reference:
     """The helper process: send (method, image spec), get (boxes, seconds)."""
 
     def __init__(self, tmp: Path):
         if not OPENCV_PYTHON.exists():
-            sys.exit(f"missing {OPENCV_PYTHON}: create it as the module docstring says")
+            _make_reference_venv()
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         self.proc = subprocess.Popen([str(OPENCV_PYTHON), "-c", WORKER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
