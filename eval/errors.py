@@ -16,3 +16,7 @@ class InputError(Exception):
         self.path = None if path is None else os.fspath(path)
         self.detail = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+    def __reduce__(self):
+        # Two-argument constructor: tell pickle how to rebuild it (worker processes raise these).
+        return (type(self), (self.path, self.detail))

@@ -149,3 +149,11 @@ def test_skip_mode_collects_one_problem_per_bad_file(tmp_path):
     assert "missing.xml" in problems[1].file and "not found" in problems[1].message
     with pytest.raises(InputError, match="bad.xml"):
         read_voc_annotations(tmp_path, "train", ("cat",), on_error="raise")
+
+
+def test_input_errors_survive_pickling_across_worker_processes():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(InputError("a/b.xml", "object 2 (cat): inverted box")))
+    assert isinstance(error, InputError)
+    assert (error.path, error.detail, str(error)) == ("a/b.xml", "object 2 (cat): inverted box", "a/b.xml: object 2 (cat): inverted box")
