@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchvision.ops import MultiScaleRoIAlign, roi_align, roi_pool
+from torchvision.ops import MultiScaleRoIAlign, roi_pool
 from torchvision.ops.poolers import _filter_input, _setup_scales
 
 
@@ -145,4 +145,4 @@ def build_roi_pooler(op: str, featmap_names: list[str], output_size: int = 7, sa
     raise ValueError(f"unknown RoI operator {op!r} (roi_align, roi_align_matmul, roi_pool)")
 
 
-__all__ = ["MatmulRoIAlign", "RoIPool", "build_roi_pooler", "roi_align"]
+__all__ = ["MatmulRoIAlign", "RoIPool", "build_roi_pooler"]
