@@ -37,7 +37,9 @@ def detect_split(model: torch.nn.Module, config: Config, voc: VOCDataset, *, dis
     """
     dist = dist or distributed.DistInfo()
     method = proposal_method(config)
-    cached = split_proposals(config, voc, method, progress=progress and dist.is_main) if method else None
+    cached = None
+    if method:  # rank 0 fills the cache, then the others read it
+        cached = distributed.main_first(dist, lambda: split_proposals(config, voc, method, progress=progress and dist.is_main))
     mine = list(range(dist.rank, len(voc), dist.world_size))
     batch = config.test.batch_size
     results: dict[int, tuple[Detections, StageTimes]] = {}

@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from detect.build import build_detector, proposal_method
+from detect.build import RUNGS, build_detector, proposal_method
 from detect.config import Config, config_to_dict
 from detect.data.training import BatchPlan, TrainingSet, collate, split_proposals
 from detect.data.voc import VOCDataset
@@ -48,7 +48,7 @@ class TrainResult:
     val_map: float | None = None  # last validation mAP, if any
 
 
-def _load_data(config: Config, say: Callable[[str], None], progress: bool):
+def _load_data(config: Config, say: Callable[[str], None], progress: bool, dist):
     voc = VOCDataset(config.data.root, config.data.train_split, class_names=config.classes, on_error="skip")
     skipped = [str(p) for p in voc.problems]
     if skipped:
@@ -58,7 +58,9 @@ def _load_data(config: Config, say: Callable[[str], None], progress: bool):
         raise InputError(Path(config.data.root) / "ImageSets" / "Main" / f"{config.data.train_split}.txt",
                          "no usable training images")
     method = proposal_method(config)
-    props = split_proposals(config, voc, method, progress=progress).boxes if method else None
+    props = None
+    if method:
+        props = distributed.main_first(dist, lambda: split_proposals(config, voc, method, progress=progress).boxes)
     return voc, skipped, props
 
 
@@ -111,7 +113,7 @@ def train(config: Config, out_dir, *, resume: bool = False, data_root=None, devi
     dev = distributed.resolve_device(device)
     dist = distributed.setup(dev)
     run = Path(out_dir)
-    voc, skipped, props = _load_data(config, say if dist.is_main else (lambda m: None), progress and dist.is_main)
+    voc, skipped, props = _load_data(config, say if dist.is_main else (lambda m: None), progress and dist.is_main, dist)
     class_names = list(voc.class_names)
     model = build_detector(config, len(class_names)).to(dev).train()
     optimizer = build_optimizer(model, config.train)
@@ -135,6 +137,9 @@ def train(config: Config, out_dir, *, resume: bool = False, data_root=None, devi
     log.close()
     finished = loop.iteration >= config.train.iterations
     model_path = None
+    post_train = RUNGS[config.model.rung].post_train
+    if finished and dist.is_main and post_train is not None and loop.iteration > start:
+        post_train(model, config, voc, props or {})  # e.g. R-CNN's SVMs (issue 6)
     if finished and dist.is_main:
         model_path = save_atomic(model_payload(model.state_dict(), config_to_dict(config), class_names,
                                                config.model.rung), run / "model.pt")

@@ -44,6 +44,16 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
+def main_first(info: DistInfo, fn):
+    """``fn()`` on rank 0, then on the other ranks (e.g. fill a cache once, then read it)."""
+    if info.is_main:
+        out = fn()
+    barrier(info)
+    if not info.is_main:
+        out = fn()
+    return out
+
+
 def gather_objects(info: DistInfo, obj):
     """Every rank's ``obj`` in rank order on every rank (a list of one without distribution)."""
     if not info.enabled:
