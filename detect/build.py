@@ -19,12 +19,16 @@ from detect.detectors.fast_rcnn import build_fast_rcnn
 from detect.detectors.faster_rcnn import build_faster_rcnn
 from detect.detectors.regression import build_regression
 from detect.detectors.sliding_window import build_sliding_window
+from detect.detectors.svm import fit_rcnn_svms
 
 
 @dataclass(frozen=True)
 class RungSpec:
     build: Callable[..., Detector]  # (config, num_classes) -> Detector
     proposal_method: str | None = None
+    # (model, config, voc, proposals by image id) -> None: a stage after the SGD iterations
+    # (R-CNN's per-class SVMs, issue 6); called by detect.train before model.pt is written.
+    post_train: Callable[..., None] | None = None
 
 
 RUNGS: dict[str, RungSpec] = {
@@ -33,7 +37,7 @@ RUNGS: dict[str, RungSpec] = {
     # precomputed Selective Search boxes; sliding windows are made inside the model.
     "regression": RungSpec(build_regression, None),
     "sliding_window": RungSpec(build_sliding_window, None),
-    "rcnn": RungSpec(build_rcnn, "selective_search"),
+    "rcnn": RungSpec(build_rcnn, "selective_search", post_train=fit_rcnn_svms),
     "fast_rcnn": RungSpec(build_fast_rcnn, "selective_search"),
 }
 

@@ -143,6 +143,7 @@ class CropHeadConfig:
     svm_neg_iou: float = 0.3
     svm_rounds: int = 3
     svm_c: float = 0.001
+    svm_images: int = 100  # training images whose proposals feed the SVMs
 
 
 @dataclass

@@ -71,6 +71,7 @@ class CropHead(nn.Module):
         # Optional per-class linear SVMs replacing the softmax scores at test time (``head: svm``);
         # fitted after fine-tuning by ``detect.detectors.svm.fit_svms``.
         self.svm = None
+        self.use_svm = False
 
     def region_features(self, crops: Tensor) -> Tensor:
         """(R, 3, S, S) crops -> (R, M) MLP features (the "fc7" of R-CNN)."""
@@ -104,7 +105,7 @@ class CropHead(nn.Module):
             return [], losses
         feats = self.features_for(tensors, proposals)
         class_logits, box_regression = self.box_predictor(feats)
-        use_svm = self.svm is not None and bool(self.svm.fitted)
+        use_svm = self.use_svm and self.svm is not None and bool(self.svm.fitted)
         scores = self.svm(feats) if use_svm else F.softmax(class_logits, -1)
         return postprocess_detections(scores, box_regression, proposals, image_sizes, self.box_coder,
                                       self.score_thresh, self.nms_thresh, self.detections_per_img), {}
@@ -137,7 +138,9 @@ def build_rcnn(config, num_classes: int):
     from detect.detectors.svm import LinearSVMs
 
     head = crop_head_from_config(config, num_classes)
-    if config.model.crop.head == "svm":
-        head.svm = LinearSVMs(head.box_predictor.cls_score.in_features, num_classes)
+    # Always present, so a model.pt loads whichever head the config names; scores come from
+    # the SVMs only with ``head: svm`` and once they are fitted.
+    head.svm = LinearSVMs(head.box_predictor.cls_score.in_features, num_classes)
+    head.use_svm = config.model.crop.head == "svm"
     source = PrecomputedSource(config.proposals.top_n_train, config.proposals.top_n_test)
     return Detector(transform_from_config(config), None, source, head, rung="rcnn")

@@ -104,3 +104,66 @@ def train_svms(feats: Tensor, ious: Tensor, is_gt: Tensor, *, neg_iou: float = 0
             active = grown
         weight[c], bias[c] = w, b
     return weight, bias
+
+
+@torch.no_grad()
+def collect_svm_data(model, images, targets, proposals) -> tuple[Tensor, Tensor, Tensor]:
+    """Fine-tuned features of one batch's proposals and ground-truth boxes for SVM training.
+
+    ``model`` is an R-CNN ``Detector`` (crop head) in eval mode; ``images`` (3, H, W) floats,
+    ``targets`` dicts with boxes (original pixels) and labels 1..C, ``proposals`` (P_i, 4)
+    original pixels. Returns features (R, M), per-class max IoU (R, C), is-ground-truth (R,).
+    """
+    from torchvision.models.detection.transform import resize_boxes
+
+    head = model.roi_heads
+    num_classes = head.box_predictor.cls_score.out_features - 1
+    image_list, resized = model.transform(images, [dict(t) for t in targets])
+    feats, ious, is_gt = [], [], []
+    for i, (img, tgt, props) in enumerate(zip(images, resized, proposals)):
+        props = resize_boxes(props.to(image_list.tensors.dtype), tuple(img.shape[-2:]), image_list.image_sizes[i])
+        (props,), _ = model.rpn(_Single(image_list, i), None, None, [props])
+        boxes = torch.cat([tgt["boxes"].to(props.dtype), props])
+        feats.append(head.features_for(image_list.tensors[i:i + 1], [boxes]))
+        ious.append(region_labels(boxes, tgt["boxes"], tgt["labels"], num_classes))
+        is_gt.append(torch.arange(len(boxes)) < len(tgt["boxes"]))
+    return torch.cat(feats), torch.cat(ious), torch.cat(is_gt)
+
+
+class _Single:
+    """One image of an ImageList, as the proposal source expects (``tensors``, ``image_sizes``)."""
+
+    def __init__(self, image_list, i: int):
+        self.tensors = image_list.tensors[i:i + 1]
+        self.image_sizes = [image_list.image_sizes[i]]
+
+
+def fit_rcnn_svms(model, config, voc, proposals: dict) -> None:
+    """R-CNN's SVM stage (``model.crop.head: svm``), run by ``detect.train`` after fine-tuning.
+
+    Uses the first ``model.crop.svm_images`` training images and their cached proposals;
+    fills ``model.roi_heads.svm`` and marks it fitted (so model.pt carries the SVMs).
+    """
+    if config.model.crop.head != "svm" or getattr(model.roi_heads, "svm", None) is None:
+        return
+    crop = config.model.crop
+    was_training = model.training
+    model.eval()
+    feats, ious, is_gt = [], [], []
+    for i in range(min(len(voc), crop.svm_images)):
+        image, ann = voc[i]
+        x = torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(255).to(next(model.parameters()).device)
+        target = {"boxes": torch.from_numpy(ann.boxes).float(), "labels": torch.from_numpy(ann.labels) + 1}
+        props = torch.as_tensor(proposals[ann.image_id]).float()
+        f, o, g = collect_svm_data(model, [x], [target], [props])
+        feats.append(f.cpu())
+        ious.append(o)
+        is_gt.append(g)
+    generator = torch.Generator().manual_seed(config.seed)
+    weight, bias = train_svms(torch.cat(feats), torch.cat(ious), torch.cat(is_gt), neg_iou=crop.svm_neg_iou,
+                              rounds=crop.svm_rounds, c_reg=crop.svm_c, generator=generator)
+    svm = model.roi_heads.svm
+    svm.weight.data.copy_(weight)
+    svm.bias.data.copy_(bias)
+    svm.fitted.fill_(True)
+    model.train(was_training)

@@ -109,3 +109,51 @@ def test_region_labels_take_the_max_iou_per_class():
     gt = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 5.0]])
     ious = region_labels(props, gt, torch.tensor([2, 2]), num_classes=3)
     assert torch.allclose(ious, torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
+
+
+# --------------------------------------------------------------------------- the rung end to end
+
+SMALL = ["model.crop.size=24", "model.crop.context_pad=2", "model.crop.batch_size=64"]
+
+
+def test_rcnn_rung_trains_and_detects(synth_root):
+    from tests.detect.ladder_util import assert_detection_schema, batch, build, train_steps
+
+    images, targets, proposals, names = batch(synth_root, n=4, with_proposals=True)
+    model = build("rcnn", len(names), *SMALL)
+    assert model.backbone is None  # the crop head owns the backbone and runs it on every crop
+    history = train_steps(model, images, targets, proposals, steps=20)
+    assert sum(history[-3:]) < 0.7 * sum(history[:3])
+    model.eval()
+    with torch.no_grad():
+        dets = model(images, proposals=proposals)
+        timed, times = model.detect_with_timing(images, proposals)
+    assert_detection_schema(dets, 4, len(names), [im.shape[-2:] for im in images])
+    assert times.network > 0 and times.proposals >= 0
+    for a, b in zip(dets, timed):
+        torch.testing.assert_close(a["boxes"], b["boxes"])
+
+
+def test_crop_head_chunks_give_the_same_detections(synth_root):
+    from tests.detect.ladder_util import batch, build
+
+    images, _, proposals, names = batch(synth_root, n=2, with_proposals=True)
+    model = build("rcnn", len(names), *SMALL).eval()
+    with torch.no_grad():
+        whole = model(images, proposals=proposals)
+        model.roi_heads.chunk_size = 7
+        chunked = model(images, proposals=proposals)
+    for a, b in zip(whole, chunked):
+        torch.testing.assert_close(a["scores"], b["scores"], atol=1e-5, rtol=1e-4)
+
+
+def test_svm_head_is_fitted_after_training_and_replaces_softmax(synth_root, tmp_path):
+    from detect.train import train
+    from tests.detect.ladder_util import small_config
+
+    cfg = small_config("rcnn", *SMALL, "model.crop.head=svm", "model.crop.svm_images=8", "train.iterations=3",
+                       "train.batch_size=4", "train.warmup_iterations=1", "proposals.top_n_train=200")
+    result = train(cfg, tmp_path / "run", data_root=synth_root)
+    state = torch.load(result.model_path, weights_only=True)["state_dict"]
+    assert bool(state["roi_heads.svm.fitted"])
+    assert float(state["roi_heads.svm.weight"].abs().sum()) > 0
