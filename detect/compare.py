@@ -297,8 +297,9 @@ def compare(
     if not config_paths:
         raise InputError(None, "compare needs at least one config")
     names = _variant_names(config_paths)
-    overrides = [*overrides, f"data.root={data_root}"]
-    configs = {name: load_config(path, overrides) for name, path in zip(names, config_paths)}
+    configs = {name: load_config(path, list(overrides)) for name, path in zip(names, config_paths)}
+    for config in configs.values():  # set directly: a --set value would be parsed as YAML
+        config.data.root = str(data_root)
     protocol = protocol or next(iter(configs.values())).test.protocol
     dataset = VOCDataset(data_root, split)
     if len(dataset) == 0:
