@@ -37,7 +37,8 @@ def eval_command(
     config: Optional[Path] = typer.Option(None, "--config", help="Model form: the model's YAML config."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Model form: model.pt of a run."),
     data: Optional[Path] = typer.Option(None, "--data", help="Model form: the VOC root to evaluate on."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Model form: config override key=value (repeatable)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                             help="Model form: config override (repeatable)."),
     device: Optional[str] = typer.Option(None, "--device", help="Model form: cpu, cuda, cuda:1, ..."),
 ) -> None:
     """Compute per-class AP and mAP of result files, or of a trained model on a dataset.
