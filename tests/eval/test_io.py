@@ -66,6 +66,19 @@ def test_empty_class_file_is_ap_zero_and_other_splits_are_ignored(voc_root, tmp_
     assert r.per_class == {"cat": pytest.approx(1.0), "dog": None}  # dog: only a difficult object
 
 
+@pytest.mark.parametrize("newline, extra", [("\n", ""), ("\r\n", ""), ("\n", "\x0c")])
+def test_result_lines_with_any_whitespace_read_alike(voc_root, tmp_path, newline, extra):
+    # tabs, repeated spaces, blank lines and CRLF take the vectorised pass; a form feed the careful one
+    lines = ["000001 0.5 1 1 10 10", "", "000003\t0.25   5 5 5.5 6" + extra, "  000001 1e-1 2 2 3 3  ", ""]
+    res = _res_dir(tmp_path, newline.join(lines))
+    dets, _ = read_voc_results(res, "test", ["000001", "000002", "000003"], CLASSES)
+    np.testing.assert_array_equal(dets[0]["scores"], [0.5, 0.1])
+    np.testing.assert_array_equal(dets[0]["boxes"], [[0, 0, 10, 10], [1, 1, 3, 3]])
+    np.testing.assert_array_equal(dets[0]["order"], [1, 4])  # line numbers: the devkit's tie order
+    np.testing.assert_array_equal(dets[2]["boxes"], [[4, 4, 5.5, 6]])
+    assert len(dets[1]["scores"]) == 0
+
+
 def test_directory_without_result_files_gives_ap_zero(voc_root, tmp_path):
     (tmp_path / "empty").mkdir()
     r = evaluate_files(voc_root, tmp_path / "empty", "voc12", split="test")
