@@ -162,3 +162,21 @@ def test_compare_killed_mid_training_resumes_that_run(tmp_path, synth_root, monk
     metrics = compare(synth_root, configs, out, device="cpu", log=None)
     assert calls == [False, True]  # "first" was not trained again; "second" resumed from its checkpoint
     assert [v["status"] for v in metrics["variants"]] == ["ok", "ok"]
+
+
+def test_demo_compares_the_five_rungs_in_ladder_order(tmp_path):
+    """The demo's wiring on a tiny dataset and schedule: five rows, ladder order, a report."""
+    from detect.demo import LADDER, run_demo
+
+    tiny = ["train.iterations=2", "train.batch_size=2", "train.warmup_iterations=1", "train.checkpoint_every=1"]
+    metrics, compare_dir = run_demo(tmp_path / "demo", device="cpu", train_images=6, test_images=3,
+                                    overrides=tiny, log=lambda message: None)
+    assert [v["name"] for v in metrics["variants"]] == list(LADDER)
+    assert all(v["status"] == "ok" for v in metrics["variants"]), [v["error"] for v in metrics["variants"]]
+    assert metrics["dataset"]["num_images"] == 3
+    assert [v["proposal_source"] for v in metrics["variants"]][2:] == [
+        "Selective Search", "Selective Search", "RPN on shared features"]
+    # Selective Search runs at test time and its seconds count as the proposal stage (not a cache read)
+    for v in metrics["variants"][2:4]:
+        assert v["seconds_per_image"]["proposals"] > 0.005
+    assert (compare_dir / "report.html").is_file() and (compare_dir / "report.md").is_file()
