@@ -152,11 +152,13 @@ def _read_json(path: Path) -> dict:
 
 
 def _example_detections(dets: dict, class_names: Sequence[str]) -> list[dict]:
-    order = dets["scores"].argsort()[::-1][:EXAMPLE_MAX_DETECTIONS]
+    """The detections drawn in the report: score >= EXAMPLE_SCORE_THRESH, at most
+    EXAMPLE_MAX_DETECTIONS, and always the top one (a weak variant still shows its best guess)."""
+    order = dets["scores"].argsort(kind="stable")[::-1][:EXAMPLE_MAX_DETECTIONS]
     out = []
-    for k in order:
+    for rank, k in enumerate(order):
         score = float(dets["scores"][k])
-        if score < EXAMPLE_SCORE_THRESH:
+        if score < EXAMPLE_SCORE_THRESH and rank > 0:
             break
         out.append({"label": class_names[int(dets["labels"][k])], "score": round(score, 4),
                     "box": [round(float(v), 2) for v in dets["boxes"][k]]})

@@ -180,3 +180,16 @@ def test_demo_compares_the_five_rungs_in_ladder_order(tmp_path):
     for v in metrics["variants"][2:4]:
         assert v["seconds_per_image"]["proposals"] > 0.005
     assert (compare_dir / "report.html").is_file() and (compare_dir / "report.md").is_file()
+
+
+def test_example_detections_keep_confident_boxes_and_always_the_best():
+    from detect.compare import _example_detections
+
+    dets = {"boxes": np.array([[0, 0, 5, 5], [1, 1, 9, 9], [2, 2, 4, 4]], float),
+            "scores": np.array([0.2, 0.9, 0.5]), "labels": np.array([0, 2, 1])}
+    names = ["a", "b", "c"]
+    assert [(d["label"], d["score"]) for d in _example_detections(dets, names)] == [("c", 0.9), ("b", 0.5)]
+    weak = {**dets, "scores": np.array([0.2, 0.1, 0.05])}
+    assert [(d["label"], d["box"]) for d in _example_detections(weak, names)] == [("a", [0.0, 0.0, 5.0, 5.0])]
+    empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, int)}
+    assert _example_detections(empty, names) == []
