@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -41,8 +42,12 @@ def main() -> None:
     stdout = proc.stdout.read()
     code = proc.wait()
     wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(stdout.rstrip())
     print(f"\nexit code {code}; wall time {wall:.1f} s ({wall / 60:.2f} min; target <= 10 min)")
+    print(f"CPU time of the demo process: {usage.ru_utime + usage.ru_stime:.1f} s (user + system); "
+          f"load average now: {' / '.join(f'{v:.2f}' for v in os.getloadavg())} "
+          "(other work on the machine inflates the wall time)")
     metrics_path = out / "compare" / "metrics.json"
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text())
