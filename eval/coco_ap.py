@@ -81,6 +81,11 @@ def _greedy_bucket(ious, lp, rank, crowd_p, ignore_p, matched, matched_ig, rows)
     """
     n_pairs, num_areas, g = ignore_p.shape
     thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)  # (T,)
+    # a detection with IoU < .5 against every object of its pair matches nothing and takes nothing
+    live = np.flatnonzero((ious >= thr[0]).any(axis=1))
+    if len(live) == 0:
+        return
+    ious, lp, rank, rows = ious[live], lp[live], rank[live], rows[live]
     if g == 1:
         return _single_object_bucket(ious[:, :1] >= thr[None, :], lp, rank, crowd_p[:, 0], ignore_p[:, :, 0],
                                      matched, matched_ig, rows)
