@@ -163,7 +163,7 @@ def _read_weights(name: str, weights: str) -> dict:
 
 
 def build_backbone(
-    name: str = "tiny",
+    name="tiny",
     *,
     weights: str | None = None,
     width: int = 32,
@@ -172,7 +172,13 @@ def build_backbone(
     bn_eps: float | None = None,
     seed: int = 0,
 ) -> nn.Module:
-    """Build backbone ``name``; random init is drawn from ``seed`` without touching the global RNG."""
+    """Build backbone ``name``; random init is drawn from ``seed`` without touching the global RNG.
+
+    ``name`` may also be a ``BackboneConfig`` section (``build_backbone(config.model.backbone,
+    seed=config.seed)``), whose fields then replace the keyword arguments.
+    """
+    if not isinstance(name, str):
+        return backbone_from_config(name, seed)
     norm_layer = _norm_layer(norm, bn_eps)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

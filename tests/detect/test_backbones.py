@@ -69,3 +69,12 @@ def test_imagenet_weights_offline_names_the_file(tmp_path, monkeypatch):
 def test_unknown_backbone_is_input_error():
     with pytest.raises(InputError, match="unknown backbone"):
         build_backbone("alexnet")
+
+
+def test_build_backbone_from_a_config_section():
+    from detect.config import load_config
+
+    cfg = load_config(None, ["model.backbone.width=8", "seed=5"])
+    net = build_backbone(cfg.model.backbone, seed=cfg.seed)
+    assert net.out_channels == 32
+    assert torch.equal(net[0][0].weight, build_backbone("tiny", width=8, seed=5)[0][0].weight)
