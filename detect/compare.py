@@ -38,14 +38,32 @@ from eval.report_schema import SCHEMA_VERSION, validate_metrics
 
 Log = Callable[[str], None]
 
-#: What each rung's proposal source and region classifier are, for the ladder table.
-RUNG_PARTS: dict[str, tuple[str, str]] = {
-    "regression": ("none (whole image)", "global-pool head: class + one box"),
-    "sliding_window": ("sliding windows", "crop-and-warp -> backbone -> head"),
-    "rcnn": ("Selective Search", "crop-and-warp -> backbone -> head"),
-    "fast_rcnn": ("Selective Search", "RoIAlign on shared features -> head"),
-    "faster_rcnn": ("RPN on shared features", "RoIAlign on shared features -> head"),
+#: What each rung's proposal source is, for the ladder table.
+PROPOSAL_SOURCES: dict[str, str] = {
+    "regression": "none (whole image)",
+    "sliding_window": "sliding windows",
+    "rcnn": "Selective Search",
+    "fast_rcnn": "Selective Search",
+    "faster_rcnn": "RPN on shared features",
 }
+_ROI_OPS = {"roi_pool": "RoI max pooling", "roi_align": "RoIAlign", "roi_align_matmul": "RoIAlign"}
+
+
+def describe_rung(config) -> tuple[str | None, str | None]:
+    """(proposal source, region classifier) of a config, in words for the ladder table."""
+    rung = config.model.rung
+    model = config.model
+    if rung == "regression":
+        head = "global-pool head: class + one box"
+    elif rung in ("sliding_window", "rcnn"):
+        head = f"{model.crop.size} px crop-and-warp → backbone → {model.crop.head} head"
+    elif rung in ("fast_rcnn", "faster_rcnn"):
+        head = f"{_ROI_OPS.get(model.roi_head.roi_op, model.roi_head.roi_op)} on shared features → MLP head"
+    else:
+        head = None
+    return PROPOSAL_SOURCES.get(rung, rung), head
+
+
 EXAMPLE_SCORE_THRESH = 0.4  # detections drawn in the example figure
 EXAMPLE_MAX_DETECTIONS = 12
 MAX_CURVE_POINTS = 200  # PR curves are thinned to this many points in metrics.json
@@ -98,10 +116,11 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 400 else text[:397] + "..."
 
 
-def failed_row(name: str, config_path: Path, rung: str | None, error: str) -> dict:
+def failed_row(name: str, config_path: Path, config, error: str) -> dict:
     """The metrics.json row of a variant that did not finish."""
-    source, head = RUNG_PARTS.get(rung or "", (None, None))
-    return {"name": name, "config": str(config_path), "status": "failed", "error": error, "rung": rung,
+    source, head = describe_rung(config)
+    return {"name": name, "config": str(config_path), "status": "failed", "error": error,
+            "rung": config.model.rung,
             "proposal_source": source, "region_classifier": head, "mAP": None, "per_class": {},
             "seconds_per_image": {"proposals": None, "network": None, "total": None}, "params": None,
             "train_seconds": None, "curves": {"pooled": None, "per_class": {}}, "examples": {}}
@@ -247,9 +266,9 @@ def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: 
     model, model_config, _ = load_detector(run_dir / "model.pt", device=device)
     model.eval()
     measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log, memo)
-    rung = config.model.rung
-    source, head = RUNG_PARTS.get(rung, (rung, rung))
-    return {"name": name, "config": str(config_path), "status": "ok", "error": None, "rung": rung,
+    source, head = describe_rung(model_config)  # what ran (a hand-trained run may differ from the file)
+    return {"name": name, "config": str(config_path), "status": "ok", "error": None,
+            "rung": model_config.model.rung,
             "proposal_source": source, "region_classifier": head, **measured, "train_seconds": seconds}
 
 
@@ -344,7 +363,7 @@ def compare(
                 (out_dir / name).mkdir(parents=True, exist_ok=True)
                 (out_dir / name / "error.log").write_text(traceback.format_exc())
                 log(f"  FAILED: {_one_line(exc)} (traceback in {out_dir / name / 'error.log'})")
-                row = failed_row(name, path, config.model.rung, _one_line(exc))
+                row = failed_row(name, path, config, _one_line(exc))
         metrics["variants"].append(row)
         metrics["machine"]["load average at end"] = load_average()
         validate_metrics(metrics)

@@ -152,7 +152,7 @@ def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) 
         ladder=ladder_table(metrics),
         per_class=per_class_table(metrics),
         failures=failures,
-        settings=_key_value_table(settings, "Held equal for every variant."),
+        settings=_key_value_table(settings, "What every variant shares; a setting that differs between variants says so."),
         machine=_key_value_table(dict(metrics["machine"]), "Where the numbers were measured."),
         figures=render_figures(metrics, base_dir, metrics_path),
     )

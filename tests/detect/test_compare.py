@@ -193,3 +193,16 @@ def test_example_detections_keep_confident_boxes_and_always_the_best():
     assert [(d["label"], d["box"]) for d in _example_detections(weak, names)] == [("a", [0.0, 0.0, 5.0, 5.0])]
     empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, int)}
     assert _example_detections(empty, names) == []
+
+
+def test_ladder_rows_describe_what_each_rung_runs():
+    from detect.compare import describe_rung
+    from detect.config import load_config
+
+    ladder = REPO / "configs" / "ladder"
+    fast = load_config(ladder / "fast_rcnn.yaml")
+    assert describe_rung(fast) == ("Selective Search", "RoI max pooling on shared features → MLP head")
+    faster = load_config(ladder / "faster_rcnn.yaml", ["model.roi_head.roi_op=roi_align"])
+    assert describe_rung(faster) == ("RPN on shared features", "RoIAlign on shared features → MLP head")
+    rcnn = load_config(ladder / "rcnn.yaml", ["model.crop.size=40"])
+    assert describe_rung(rcnn)[1] == "40 px crop-and-warp → backbone → softmax head"
