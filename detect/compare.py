@@ -304,9 +304,9 @@ def compare(
     (``key=value``) apply to every config. ``warmup`` images run untimed before
     each variant's timed pass; ``examples`` test images are drawn in the report.
     ``device`` defaults to CUDA when present; ``progress`` shows training progress
-    bars (stderr). Raises ``InputError``
-    for a missing dataset or a bad config (before any work starts); a variant
-    that fails while training or measuring becomes a ``failed`` row instead.
+    bars (stderr). Raises ``InputError`` for a missing dataset or a bad config
+    (before any work starts); a variant that fails while training or measuring
+    becomes a ``failed`` row instead.
     """
     from detect.config import load_config
     from detect.data.voc import VOCDataset
