@@ -172,7 +172,7 @@ class TrainConfig:
     gamma: float = 0.1
     grad_clip: float | None = 10.0
     checkpoint_every: int = 200
-    val_every: int = 0  # 0 = validate only at the end
+    val_every: int = 0  # validate every N iterations; 0 = never (eval/compare score the final model)
     log_every: int = 10
     amp: bool = True  # used on CUDA only
 
