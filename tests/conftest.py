@@ -12,6 +12,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each worker gets one torch thread: two workers x two threads on two
+    cores fight each other and run several times slower than two single-threaded workers."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a runtime dependency
+            return
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     """A tiny synthetic VOC dataset: 16 train and 8 test images at 128 px (seed 0)."""
