@@ -66,6 +66,7 @@ def speed(args) -> None:
     fast = _load("fast_rcnn", args.fast_weights, len(voc.class_names))
     rng = np.random.default_rng(0)
     times: dict[str, list[float]] = {"rcnn": [], "fast_rcnn": []}
+    cpu: dict[str, list[float]] = {"rcnn": [], "fast_rcnn": []}  # process CPU s: robust to other load at 1 thread
     ss_seconds, ss_counts = [], []
     for i in range(min(args.images, len(voc))):
         image, _ = voc[i]
@@ -76,16 +77,19 @@ def speed(args) -> None:
         x = [torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255]
         for _ in range(args.repeat):
             for name, model in (("rcnn", rcnn), ("fast_rcnn", fast)):
+                c0 = time.process_time()
                 _, st = model.detect_with_timing(x, props)
+                cpu[name].append(time.process_time() - c0)
                 times[name].append(st.network)
     r, f = statistics.median(times["rcnn"]), statistics.median(times["fast_rcnn"])
     n = args.proposals or f"SS ({statistics.median(ss_counts):.0f} median)"
     print(f"images: {min(args.images, len(voc))} x {args.repeat} runs, proposals/image: {n}, "
           f"torch threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.1f}")
-    print(f"{'rung':<10} {'network s/image (median)':>26}")
-    print(f"{'rcnn':<10} {r:>26.4f}")
-    print(f"{'fast_rcnn':<10} {f:>26.4f}")
-    print(f"R-CNN / Fast R-CNN network time: {r / f:.1f}x")
+    rc, fc = statistics.median(cpu["rcnn"]), statistics.median(cpu["fast_rcnn"])
+    print(f"{'rung':<10} {'network wall s/image':>21} {'CPU s/image':>12}   (medians)")
+    print(f"{'rcnn':<10} {r:>21.4f} {rc:>12.4f}")
+    print(f"{'fast_rcnn':<10} {f:>21.4f} {fc:>12.4f}")
+    print(f"R-CNN / Fast R-CNN network time: {r / f:.1f}x wall, {rc / fc:.1f}x CPU")
     print(f"Selective Search (counted as proposal time for both): {statistics.median(ss_seconds):.3f} s/image, "
           f"{statistics.median(ss_counts):.0f} boxes")
 

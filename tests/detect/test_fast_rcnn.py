@@ -63,6 +63,12 @@ def test_fast_rcnn_rung_trains_and_detects_from_the_given_proposals(synth_root):
     assert all(len(d["boxes"]) == 0 for d in none)  # no proposals, no detections
 
 
+@pytest.fixture
+def spawn_workers(monkeypatch):
+    """Proposal workers by spawn: forking a process whose torch threads ran can deadlock the child."""
+    monkeypatch.setattr("proposals.cache.get_all_start_methods", lambda: ["spawn"])
+
+
 def _train_cfg(*overrides):
     return small_config("fast_rcnn", "train.iterations=1", "train.batch_size=2", "train.warmup_iterations=1",
                         *overrides)
@@ -76,7 +82,7 @@ def test_missing_proposal_cache_is_an_error_when_compute_is_off(synth_root, tmp_
         train(cfg, tmp_path / "run", data_root=synth_root)
 
 
-def test_missing_proposal_cache_is_computed_on_demand_with_a_progress_bar(synth_root, tmp_path, capsys):
+def test_missing_proposal_cache_is_computed_on_demand_with_a_progress_bar(synth_root, tmp_path, capsys, spawn_workers):
     from detect.train import train
 
     cache = tmp_path / "cache"

@@ -147,10 +147,12 @@ def test_crop_head_chunks_give_the_same_detections(synth_root):
         torch.testing.assert_close(a["scores"], b["scores"], atol=1e-5, rtol=1e-4)
 
 
-def test_svm_head_is_fitted_after_training_and_replaces_softmax(synth_root, tmp_path):
+def test_svm_head_is_fitted_after_training_and_replaces_softmax(synth_root, tmp_path, monkeypatch):
     from detect.train import train
     from tests.detect.ladder_util import small_config
 
+    # proposal workers by spawn: forking a process whose torch threads ran can deadlock the child
+    monkeypatch.setattr("proposals.cache.get_all_start_methods", lambda: ["spawn"])
     cfg = small_config("rcnn", *SMALL, "model.crop.head=svm", "model.crop.svm_images=8", "train.iterations=3",
                        "train.batch_size=4", "train.warmup_iterations=1", "proposals.top_n_train=200")
     result = train(cfg, tmp_path / "run", data_root=synth_root)
