@@ -101,6 +101,10 @@ def train_rungs(args) -> None:
     from detect.model_eval import detect_split, evaluate_detections
     from detect.train import train
 
+    import proposals.cache
+
+    # Proposal workers by spawn: forking this process after torch's threads have run can deadlock them.
+    proposals.cache.get_all_start_methods = lambda: ["spawn"]
     rows = []
     for rung in args.rungs:
         cfg_path = LADDER / f"{rung}.yaml"
