@@ -143,9 +143,6 @@ def _compute_entry(task: tuple) -> tuple:
     InputError by the caller (its two-argument constructor does not survive
     pickling between processes as an exception).
     """
-    import cv2
-
-    cv2.setNumThreads(1)  # parallelism is across images, one process each
     image_id, image_path, sha, method, params, entry = task
     try:
         image = _load_rgb(image_path)
@@ -235,14 +232,24 @@ def _run(todo: list[tuple], workers: int, progress: bool):
                     bar.advance(task)
                 yield res
         else:
+            import cv2
+
             # fork where there is one: no __main__ guard needed in user scripts, fast start.
-            # Workers touch no torch, so a parent's torch threads do not matter to them.
+            # But a child forked while OpenCV's thread pool runs inherits its locks held and
+            # deadlocks in its first cv2 call (seen in training, where the parent had used
+            # cv2 threads). So the parent stops that pool before forking (the children then
+            # inherit one thread each: parallelism is across images) and restores it after.
             ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                for res in pool.map(_compute_entry, todo, chunksize=1):
-                    if bar is not None:
-                        bar.advance(task)
-                    yield res
+            saved_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                    for res in pool.map(_compute_entry, todo, chunksize=1):
+                        if bar is not None:
+                            bar.advance(task)
+                        yield res
+            finally:
+                cv2.setNumThreads(saved_threads)
     finally:
         if bar is not None:
             bar.stop()
