@@ -22,7 +22,7 @@ import orjson
 
 from eval.errors import InputError
 from eval.files import atomic_write_bytes
-from eval.types import Detections, GroundTruth
+from eval.types import Detections, GroundTruth, detection_arrays
 
 
 @contextlib.contextmanager
@@ -274,11 +274,7 @@ def write_coco_results(path: str | os.PathLike, image_ids: Sequence, dets: Seque
     cat_ids = list(category_ids)
     rows = []
     for image_id, d in zip(image_ids, dets):
-        boxes = np.asarray(d["boxes"], np.float64).reshape(-1, 4)
-        scores = np.asarray(d["scores"], np.float64).reshape(-1)
-        labels = np.asarray(d["labels"], np.int64).reshape(-1)
-        if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
-            raise ValueError(f"image {image_id!r}: a box or score is NaN or infinite")
+        boxes, scores, labels = detection_arrays(image_id, d)
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).tolist()
         image_id = image_id.item() if isinstance(image_id, np.generic) else image_id
         rows.extend({"image_id": image_id, "category_id": cat_ids[lab], "bbox": box, "score": s}

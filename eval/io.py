@@ -20,7 +20,7 @@ import numpy as np
 from eval.coco_io import read_coco_ground_truth, read_coco_results, write_coco_results
 from eval.errors import InputError
 from eval.files import atomic_write_text
-from eval.types import Detections, GroundTruth
+from eval.types import Detections, GroundTruth, detection_arrays
 from eval.voc_annotations import read_class_names, read_voc_annotations
 
 __all__ = [
@@ -206,11 +206,7 @@ def write_voc_results(out_dir: str | os.PathLike, split: str, image_ids: Sequenc
         raise ValueError(f"{len(image_ids)} image ids but {len(dets)} detection entries")
     lines: list[list[str]] = [[] for _ in class_names]
     for image_id, d in zip(image_ids, dets):
-        boxes = np.asarray(d["boxes"], np.float64).reshape(-1, 4)
-        scores = np.asarray(d["scores"], np.float64).reshape(-1)
-        labels = np.asarray(d["labels"], np.int64).reshape(-1)
-        if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
-            raise ValueError(f"image {image_id!r}: a box or score is NaN or infinite")
+        boxes, scores, labels = detection_arrays(image_id, d)
         for (x1, y1, x2, y2), s, lab in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
             lines[lab].append(f"{image_id} {s!r} {x1 + 1.0!r} {y1 + 1.0!r} {x2!r} {y2!r}\n")
     return [atomic_write_text(voc_result_path(out_dir, split, name), "".join(rows))

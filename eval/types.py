@@ -110,3 +110,16 @@ def _json_float(value: float | None) -> float | None:
     if value is None or value != value:  # NaN != NaN
         return None
     return float(value)
+
+
+def detection_arrays(image_id, dets) -> tuple:
+    """One image's detections as (boxes (D,4) float64, scores (D,) float64, labels (D,) int64).
+
+    Writers call this so that a NaN or infinite value is refused before anything is written.
+    """
+    boxes = np.asarray(dets["boxes"], np.float64).reshape(-1, 4)
+    scores = np.asarray(dets["scores"], np.float64).reshape(-1)
+    labels = np.asarray(dets["labels"], np.int64).reshape(-1)
+    if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+        raise ValueError(f"image {image_id!r}: a box or score is NaN or infinite")
+    return boxes, scores, labels
