@@ -14,15 +14,16 @@ torchvision's ``LevelMapper`` picks (the same rule as ``MultiScaleRoIAlign``).
   (out_h, H) and ``Wx`` (out_w, W). On CPU its forward+backward is several times
   faster than torchvision's ``roi_align`` kernel (PERF-NOTES.md), and it equals
   ``torchvision.ops.roi_align(..., aligned=..., sampling_ratio=...)`` to ~1e-6.
-* :class:`RoIPool` is max pooling over quantised bins (Fast R-CNN paper), via
-  ``torchvision.ops.roi_pool``.
+* :class:`RoIPool` is max pooling over quantised bins (Fast R-CNN paper); it lives
+  in :mod:`detect.ops.roi_pool` (a range-max-table forward equal to
+  ``torchvision.ops.roi_pool``) and is re-exported here.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchvision.ops import MultiScaleRoIAlign, roi_pool
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.poolers import _filter_input, _setup_scales
 
 
@@ -118,15 +119,13 @@ class MatmulRoIAlign(_LevelPooler):
         return torch.cat(blocks, dim=0)
 
 
-class RoIPool(_LevelPooler):
-    """Max pooling over quantised bins (Fast R-CNN paper) behind the ``MultiScaleRoIAlign`` interface."""
+def __getattr__(name: str):
+    """``RoIPool`` moved to detect.ops.roi_pool, which imports ``_LevelPooler`` from here: re-export it lazily."""
+    if name == "RoIPool":
+        from detect.ops.roi_pool import RoIPool
 
-    def __init__(self, featmap_names: list[str], output_size: int | tuple[int, int]):
-        super().__init__(featmap_names, output_size, sampling_ratio=0)
-
-    def _pool(self, feat: Tensor, rois: Tensor, batch_idx: Tensor, scale: float) -> Tensor:
-        rois5 = torch.cat([batch_idx[:, None].to(feat.dtype), rois.to(feat.dtype)], dim=1)
-        return roi_pool(feat, rois5, self.output_size, spatial_scale=scale)
+        return RoIPool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_roi_pooler(op: str, featmap_names: list[str], output_size: int = 7, sampling_ratio: int = 2) -> MultiScaleRoIAlign:
@@ -141,6 +140,8 @@ def build_roi_pooler(op: str, featmap_names: list[str], output_size: int = 7, sa
     if op == "roi_align_matmul":
         return MatmulRoIAlign(featmap_names, output_size, sampling_ratio, aligned=True)
     if op == "roi_pool":
+        from detect.ops.roi_pool import RoIPool
+
         return RoIPool(featmap_names, output_size)
     raise ValueError(f"unknown RoI operator {op!r} (roi_align, roi_align_matmul, roi_pool)")
 
