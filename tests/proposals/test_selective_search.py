@@ -62,7 +62,7 @@ def test_ranking_is_hierarchy_position_times_seeded_random():
 
     img, _ = _flat_shapes()
     space = F.convert_colour_space(img, "hsv")
-    regions = F.initial_regions(segment(smooth_for_segmentation(space), 50), F.pixel_features(space))
+    regions = F.initial_regions(segment(smooth_for_segmentation(space), [50])[0], F.pixel_features(space))
     hier = hierarchical_grouping(regions, float(img.shape[0] * img.shape[1]), parse_similarity("C+T+S+F"))
     key = np.arange(len(hier), 0, -1) * np.random.default_rng(5).random(len(hier))
     ranked = hier[np.argsort(key, kind="stable")]
@@ -136,10 +136,9 @@ def test_shared_smoothing_gives_scikit_image_felzenszwalb_segmentation(space):
     space_img = F.convert_colour_space(noisy, space).astype(np.float64)
     if space_img.shape[2] == 1:
         space_img = np.repeat(space_img, 3, axis=2)
-    for k in (50, 100):
-        ref = felzenszwalb(space_img, scale=k, sigma=0.8, min_size=k)
-        got = segment(smooth_for_segmentation(F.convert_colour_space(noisy, space)), k)
-        np.testing.assert_array_equal(got, ref)
+    got = segment(smooth_for_segmentation(F.convert_colour_space(noisy, space)), (50, 100))
+    for k, labels in zip((50, 100), got):
+        np.testing.assert_array_equal(labels, felzenszwalb(space_img, scale=k, sigma=0.8, min_size=k))
 
 
 def test_flat_image_gives_the_whole_image_once():
