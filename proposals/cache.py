@@ -240,6 +240,10 @@ def _run(todo: list[tuple], workers: int, progress: bool):
             # cv2 threads). So the parent stops that pool before forking (the children then
             # inherit one thread each: parallelism is across images) and restores it after.
             ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+            if any(item[3] == "selective_search" for item in todo):
+                from proposals.felzenszwalb import warm_up
+
+                warm_up()  # forked workers inherit the compiled segmentation kernel
             saved_threads = cv2.getNumThreads()
             cv2.setNumThreads(1)
             try:

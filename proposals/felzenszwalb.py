@@ -142,4 +142,13 @@ def felzenszwalb_segmentations(image: np.ndarray, ks) -> list[np.ndarray]:
     ]
 
 
-__all__ = ["edge_weights", "felzenszwalb_segmentations"]
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) the union-find kernel in this process.
+
+    Called before forking proposal workers, so that they inherit the compiled
+    code instead of each compiling it (about 1.5 s on a cold cache).
+    """
+    felzenszwalb_segmentations(np.zeros((2, 2, 3)), [1])
+
+
+__all__ = ["edge_weights", "felzenszwalb_segmentations", "warm_up"]
