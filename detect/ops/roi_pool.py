@@ -13,10 +13,10 @@ R-CNN's network time. But a bin is a rectangle of pixels and the map is small,
 so there are only H(H+1)/2 x W(W+1)/2 distinct rectangles. This op computes the
 maximum of every rectangle once per image (a table of (rectangles, C), built
 separably: running maxima over column ranges of growing length, then over row
-ranges, ~H+W vectorised ``torch.maximum`` calls), and every (RoI, bin) becomes one
-row lookup (``index_select``), with an extra all-zero row for empty bins.
-A max does no arithmetic on the values, so the result is bit-for-bit the
-kernel's as long as the bin boundaries are: they follow torchvision's CPU kernel
+ranges, ~H+W vectorised calls), and every (RoI, bin) becomes one row lookup
+(``index_select``), with an extra all-zero row for empty bins. A max does no
+arithmetic on the values, so the result is bit-for-bit the kernel's as long as
+the bin boundaries and the tie rule are: they follow torchvision's CPU kernel
 (``roi_pool_kernel.cpp``) step by step, in the input dtype:
 
 * ``start = round(x1 * scale)``, ``end = round(x2 * scale)`` with C's ``round``
@@ -25,9 +25,11 @@ kernel's as long as the bin boundaries are: they follow torchvision's CPU kernel
   ``bin = float(size) / float(out)``;
 * bin ``p`` covers ``[floor(p * bin), ceil((p + 1) * bin))`` + ``start``, clipped
   to ``[0, H]`` (``[0, W]``); an empty bin outputs 0;
-* a non-empty bin starts from ``-FLT_MAX`` and takes ``v > max``: NaNs are skipped
-  and ``-inf`` becomes ``-FLT_MAX`` (reproduced by mapping both to ``-FLT_MAX`` before
-  building the table; max and that clamp commute).
+* a non-empty bin starts from ``-FLT_MAX`` and scans rows then columns taking
+  ``v > max``: NaNs are skipped, all -inf gives ``-FLT_MAX``, and among equal values
+  (0.0 and -0.0) the first pixel wins. The table maps values not above ``-FLT_MAX`` to
+  it and grows its ranges with the same ``>`` (later columns, then later rows, win
+  only when greater), so it picks the same pixel.
 
 torchvision's kernel is used instead (:func:`use_table` says when) if a gradient
 is needed (its argmax backward is the reference for training), off the CPU, for
@@ -102,6 +104,20 @@ def _range_offsets(n: int) -> list[int]:
     return offsets
 
 
+def _take_greater(prev: Tensor, new: Tensor, out: Tensor) -> None:
+    """``out = new if new > prev else prev``: the kernel's update, so ties keep the earlier pixel.
+
+    Only needed when the map holds -0.0: equal values are otherwise identical bits
+    and the cheaper ``torch.maximum`` (whose vectorised and scalar paths return
+    different operands on ties: the sign of a zero maximum) gives the same result.
+    """
+    torch.where(new > prev, new, prev, out=out)
+
+
+def _maximum(prev: Tensor, new: Tensor, out: Tensor) -> None:
+    torch.maximum(prev, new, out=out)
+
+
 def _range_max_table(feat: Tensor) -> Tensor:
     """(B, C, H, W) -> (NH * B * NW + 1, C): the max over every row range x column range of each image.
 
@@ -109,10 +125,12 @@ def _range_max_table(feat: Tensor) -> Tensor:
     column range ``w``; NH = H(H+1)/2 row ranges and NW = W(W+1)/2 column ranges are
     ordered as in :func:`_range_offsets`. The last row is zeros (for empty bins).
     Values are mapped like the kernel's comparison chain (NaN and -inf -> -FLT_MAX) first.
+    Shapes: x (H, B, W, C); ``cols`` = table[:H] (H, B, NW, C) holds single-row ranges.
     """
     n_img, channels, height, width = feat.shape
     x = feat.permute(2, 0, 3, 1)  # (H, B, W, C): ranges along W, then along H, C contiguous
-    x = torch.where(torch.isnan(x), -_FLT_MAX, x).clamp_min(-_FLT_MAX)
+    x = torch.where(x > -_FLT_MAX, x, -_FLT_MAX)  # the kernel's start value: NaN and -inf never win
+    combine = _take_greater if bool(((x == 0) & torch.signbit(x)).any()) else _maximum  # -0.0: ties matter
     off_w, off_h = _range_offsets(width), _range_offsets(height)
     n_w, n_h = width * (width + 1) // 2, height * (height + 1) // 2
     flat = feat.new_empty((n_h * n_img * n_w + 1, channels))
@@ -122,10 +140,10 @@ def _range_max_table(feat: Tensor) -> Tensor:
     cols[:, :, :width] = x
     for length in range(2, width + 1):  # [w, w + length) = max([w, w + length - 1), column w + length - 1)
         prev = cols[:, :, off_w[length - 1] : off_w[length - 1] + width - length + 1]
-        torch.maximum(prev, x[:, :, length - 1 :], out=cols[:, :, off_w[length] : off_w[length] + width - length + 1])
+        combine(prev, x[:, :, length - 1 :], out=cols[:, :, off_w[length] : off_w[length] + width - length + 1])
     for length in range(2, height + 1):  # [h, h + length) = max([h, h + length - 1), row h + length - 1)
         prev = table[off_h[length - 1] : off_h[length - 1] + height - length + 1]
-        torch.maximum(prev, cols[length - 1 :], out=table[off_h[length] : off_h[length] + height - length + 1])
+        combine(prev, cols[length - 1 :], out=table[off_h[length] : off_h[length] + height - length + 1])
     return flat
 
 

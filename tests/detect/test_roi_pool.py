@@ -66,6 +66,21 @@ def test_nan_and_infinite_features_like_the_kernel():
     assert torch.equal(out, tv_roi_pool(feats, rois, 7, 0.125))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_signed_zeros_bit_for_bit(dtype):
+    """Bins holding both 0.0 and -0.0 as their maximum: the kernel keeps the first pixel in row-major order."""
+    g = torch.Generator().manual_seed(14)
+    signs = torch.randint(0, 2, (2, 64, 12, 12), generator=g).to(dtype) * 2 - 1
+    feats = torch.zeros(2, 64, 12, 12, dtype=dtype) * signs  # +0.0 and -0.0 only; 64 channels: vectorised paths
+    feats[1, :, ::3] = -1.0
+    rois = _rois(15, 300, 2, 96.0, dtype)
+    out = roi_pool(feats, rois, 7, 0.125, impl="table")
+    ref = tv_roi_pool(feats, rois, 7, 0.125)
+    bits = torch.int32 if dtype == torch.float32 else torch.int64
+    assert torch.equal(out.view(bits), ref.view(bits))
+    assert (torch.signbit(ref) & (ref == 0)).any() and (~torch.signbit(ref) & (ref == 0)).any()
+
+
 def test_image_groups_when_the_table_bound_is_reached(monkeypatch):
     """A batch whose tables exceed the bound is tabled a few images at a time, same result."""
     feats = torch.randn(5, 4, 9, 11, generator=torch.Generator().manual_seed(6))
