@@ -45,10 +45,14 @@ from torchvision.ops._utils import convert_boxes_to_roi_format
 
 from detect.ops.roi_align import _LevelPooler
 
-# One image's table has H(H+1)/2 * W(W+1)/2 * C elements: 2.4M for 16x16x128 (9.5 MB
-# float32), 8M at about 22x22x128. Past that the table's memory (32 MB and up, growing as
-# H^2 W^2) and build time stop paying off against the direct kernel, which only reads the
-# pixels the RoIs cover: FPN's large levels (e.g. 200x200) would need terabytes.
+# One image's table has H(H+1)/2 * W(W+1)/2 * C elements (table_elements): 2.4M for
+# 16x16x128 (9.5 MB float32), 8.2M for 22x22x128 (just over), 36M for 32x32x128. It grows as
+# H^2 W^2 while the kernel's work grows with the RoIs' area, so the bound is a memory cap
+# (32 MB float32 / 64 MB float64 per table) that keeps the table where it clearly wins.
+# Measured with the bound lifted (2000 RoIs as in benchmarks/roi_pool_speed.py, one thread):
+# the table took 36 / 38 / 84 / 124 / 258 ms, the kernel 123 / 136 / 164 / 198 / 230 ms,
+# on 16 / 22 / 28 / 32 / 40 px square maps.
+# FPN's fine levels (e.g. 200x200) would need hundreds of GB: they use the kernel.
 MAX_TABLE_ELEMENTS = 8_000_000
 MIN_ROIS = 32
 MIN_OUTPUT_PER_TABLE = 1 / 3
