@@ -132,7 +132,7 @@ def _range_max_table(feat: Tensor) -> Tensor:
     Shapes: x (H, B, W, C); ``cols`` = table[:H] (H, B, NW, C) holds single-row ranges.
     """
     n_img, channels, height, width = feat.shape
-    x = feat.permute(2, 0, 3, 1)  # (H, B, W, C): ranges along W, then along H, C contiguous
+    x = feat.permute(2, 0, 3, 1).contiguous()  # (H, B, W, C): ranges along W, then along H, C contiguous
     x = torch.where(x > -_FLT_MAX, x, -_FLT_MAX)  # the kernel's start value: NaN and -inf never win
     combine = _take_greater if bool(((x == 0) & torch.signbit(x)).any()) else _maximum  # -0.0: ties matter
     off_w, off_h = _range_offsets(width), _range_offsets(height)
