@@ -1,11 +1,8 @@
 """RoI pooling operators that plug into torchvision's RoIHeads.
 
-torchvision's ``FasterRCNN`` type-checks its pooler against ``MultiScaleRoIAlign``,
-so both operators here subclass it and keep its interface:
-``forward(features: dict[name, (B, C, H, W)], boxes: list[(R_i, 4)], image_sizes)``
--> ``(sum R_i, C, out_h, out_w)``, boxes in input-image pixels, rows in the order
-of the boxes list. With several feature maps, each box goes to the FPN level that
-torchvision's ``LevelMapper`` picks (the same rule as ``MultiScaleRoIAlign``).
+Both are :class:`detect.ops.level_pooler.LevelPooler` subclasses: torchvision's
+``MultiScaleRoIAlign`` interface (boxes in input-image pixels, rows in the order of
+the boxes list, FPN levels chosen as torchvision does), our pooling per level.
 
 * :class:`MatmulRoIAlign` computes RoIAlign as two matrix products. Bilinear
   sampling is separable: every output cell is ``sum_yx Wy[p, y] Wx[q, x] F[y, x]``
@@ -16,7 +13,7 @@ torchvision's ``LevelMapper`` picks (the same rule as ``MultiScaleRoIAlign``).
   ``torchvision.ops.roi_align(..., aligned=..., sampling_ratio=...)`` to ~1e-6.
 * :class:`RoIPool` is max pooling over quantised bins (Fast R-CNN paper); it lives
   in :mod:`detect.ops.roi_pool` (a range-max-table forward equal to
-  ``torchvision.ops.roi_pool``) and is re-exported here.
+  ``torchvision.ops.roi_pool``); :func:`build_roi_pooler` picks between them.
 """
 
 from __future__ import annotations
@@ -24,30 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchvision.ops import MultiScaleRoIAlign
-from torchvision.ops.poolers import _filter_input, _setup_scales
 
-
-class _LevelPooler(MultiScaleRoIAlign):
-    """Shared plumbing: pick the feature level of every box, pool each level with ``_pool``."""
-
-    def forward(self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]) -> Tensor:
-        feats = _filter_input(x, self.featmap_names)
-        if self.scales is None or self.map_levels is None:
-            self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale, self.canonical_level)
-        batch_idx = torch.cat([torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(boxes)])
-        rois = torch.cat(boxes, dim=0)
-        if len(feats) == 1:
-            return self._pool(feats[0], rois, batch_idx, self.scales[0])
-        levels = self.map_levels(boxes)
-        out = rois.new_zeros((len(rois), feats[0].shape[1], *self.output_size), dtype=feats[0].dtype)
-        for level, (feat, scale) in enumerate(zip(feats, self.scales)):
-            keep = torch.where(levels == level)[0]
-            if len(keep):
-                out = out.index_put((keep,), self._pool(feat, rois[keep], batch_idx[keep], scale))
-        return out
-
-    def _pool(self, feat: Tensor, rois: Tensor, batch_idx: Tensor, scale: float) -> Tensor:
-        raise NotImplementedError
+from detect.ops.level_pooler import LevelPooler
+from detect.ops.roi_pool import RoIPool
 
 
 def _axis_weights(start: Tensor, length: Tensor, bins: int, grid: int, size: int) -> Tensor:
@@ -75,7 +51,7 @@ def _axis_weights(start: Tensor, length: Tensor, bins: int, grid: int, size: int
     return weights.mean(dim=2)
 
 
-class MatmulRoIAlign(_LevelPooler):
+class MatmulRoIAlign(LevelPooler):
     """RoIAlign as ``Wy @ F @ Wx^T``; ``aligned`` as in ``torchvision.ops.roi_align``.
 
     ``sampling_ratio`` must be positive (the adaptive ``<= 0`` mode varies the grid
@@ -119,15 +95,6 @@ class MatmulRoIAlign(_LevelPooler):
         return torch.cat(blocks, dim=0)
 
 
-def __getattr__(name: str):
-    """``RoIPool`` moved to detect.ops.roi_pool, which imports ``_LevelPooler`` from here: re-export it lazily."""
-    if name == "RoIPool":
-        from detect.ops.roi_pool import RoIPool
-
-        return RoIPool
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def build_roi_pooler(op: str, featmap_names: list[str], output_size: int = 7, sampling_ratio: int = 2) -> MultiScaleRoIAlign:
     """The pooler named by ``model.roi_head.roi_op``.
 
@@ -140,8 +107,6 @@ def build_roi_pooler(op: str, featmap_names: list[str], output_size: int = 7, sa
     if op == "roi_align_matmul":
         return MatmulRoIAlign(featmap_names, output_size, sampling_ratio, aligned=True)
     if op == "roi_pool":
-        from detect.ops.roi_pool import RoIPool
-
         return RoIPool(featmap_names, output_size)
     raise ValueError(f"unknown RoI operator {op!r} (roi_align, roi_align_matmul, roi_pool)")
 

@@ -43,7 +43,7 @@ from torch import Tensor
 from torchvision.ops import roi_pool as tv_roi_pool
 from torchvision.ops._utils import convert_boxes_to_roi_format
 
-from detect.ops.roi_align import _LevelPooler
+from detect.ops.level_pooler import LevelPooler
 
 # One image's table has H(H+1)/2 * W(W+1)/2 * C elements (table_elements): 2.4M for
 # 16x16x128 (9.5 MB float32), 8.2M for 22x22x128 (just over), 36M for 32x32x128. It grows as
@@ -254,7 +254,7 @@ def roi_pool(
         return out
 
 
-class RoIPool(_LevelPooler):
+class RoIPool(LevelPooler):
     """Max pooling over quantised bins (Fast R-CNN paper) behind the ``MultiScaleRoIAlign`` interface.
 
     Equals ``torchvision.ops.roi_pool`` exactly; see :func:`roi_pool` for how and when it is faster.

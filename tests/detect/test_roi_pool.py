@@ -123,7 +123,7 @@ def test_module_uses_the_table_in_eval_and_equals_torchvision():
         out = RoIPool(["0"], 7)({"0": feats}, boxes, [(128, 128)])
     rois = torch.cat([torch.zeros(500, 1), boxes[0]], dim=1)
     assert torch.equal(out, tv_roi_pool(feats, rois, 7, 0.125))
-    assert ReExported is RoIPool  # the old import path keeps working
+    assert ReExported is RoIPool  # build_roi_pooler's module offers both operators
 
 
 def test_multilevel_dict_goes_through_the_level_pooler():
