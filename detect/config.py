@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from eval.errors import InputError
+from proposals.images import DEFAULT_MAX_PIXELS
 
 _FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -42,6 +43,10 @@ class DataConfig:
     max_size: int = 128  # ... and the long side at most this many
     flip: bool = True  # random horizontal flips in training
     workers: int = 0  # DataLoader worker processes
+    # Training checks every image before the first iteration and skips the bad ones: "header" reads only
+    # format, size and EXIF orientation (cheap); "decode" decodes each one too (catches truncated files).
+    check_images: Literal["none", "header", "decode"] = "header"
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused unread (decompression bombs)
 
 
 @dataclass

@@ -49,7 +49,10 @@ class TrainResult:
 
 
 def _load_data(config: Config, say: Callable[[str], None], progress: bool, dist):
-    voc = VOCDataset(config.data.root, config.data.train_split, class_names=config.classes, on_error="skip")
+    # Cheap up-front check (header: format, size, EXIF orientation); a file that still fails to decode
+    # mid-run is skipped by TrainingSet and recorded in log.jsonl (see _Loop.step).
+    voc = VOCDataset(config.data.root, config.data.train_split, class_names=config.classes, on_error="skip",
+                     check_images=config.data.check_images, max_pixels=config.data.max_image_pixels)
     skipped = [str(p) for p in voc.problems]
     if skipped:
         shown = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
@@ -68,7 +71,8 @@ def _validate(model, config: Config, dist, progress: bool) -> float:
     """mAP of the model on ``data.val_split`` (the calculator of ``detladder eval``)."""
     from detect.model_eval import detect_split, evaluate_detections
 
-    voc = VOCDataset(config.data.root, config.data.val_split, class_names=config.classes, on_error="skip")
+    voc = VOCDataset(config.data.root, config.data.val_split, class_names=config.classes, on_error="skip",
+                     max_pixels=config.data.max_image_pixels)
     was_training = model.training
     model.eval()
     try:
@@ -133,7 +137,9 @@ def train(config: Config, out_dir, *, resume: bool = False, data_root=None, devi
     loader = torch.utils.data.DataLoader(TrainingSet(voc, props), batch_sampler=plan, collate_fn=collate,
                                          num_workers=config.data.workers)
     loop = _Loop(config, net, model, optimizer, scheduler, scaler, use_amp, dev, dist, run, log, class_names)
+    loop.say = say if dist.is_main else (lambda message: None)
     last, val_map = loop.run(loader, start, seconds, progress and dist.is_main, stop_at)
+    skipped = skipped + [s for s in loop.skipped_midrun if s not in skipped]
     log.close()
     finished = loop.iteration >= config.train.iterations
     model_path = None
@@ -156,6 +162,8 @@ class _Loop:
         self.optimizer, self.scheduler, self.scaler, self.use_amp = optimizer, scheduler, scaler, use_amp
         self.dev, self.dist, self.run_dir, self.log, self.class_names = dev, dist, run, log, class_names
         self.iteration, self.seconds = 0, 0.0
+        self.skipped_midrun: list[str] = []  # "file: why" of images that failed to decode during training
+        self.say: Callable[[str], None] = lambda message: None
 
     def run(self, loader, start: int, seconds: float, progress: bool, stop_at: int | None):
         cfg = self.config.train
@@ -173,7 +181,7 @@ class _Loop:
             self.log.write({"iteration": it + 1, **last, "images_per_s": n_images / max(elapsed, 1e-9),
                             "seconds": elapsed})
             if bar is not None:
-                bar.update(bar.task_ids[0], completed=it + 1, description=f"loss {last['loss']:.3f}")
+                bar.update(bar.task_ids[0], completed=it + 1, description=f"loss {last.get('loss', float('nan')):.3f}")
             if cfg.val_every and (it + 1) % cfg.val_every == 0:
                 val_map = _validate(self.model, self.config, self.dist, False)
                 self.log.write({"event": "validation", "iteration": it + 1, "mAP": val_map,
@@ -186,8 +194,24 @@ class _Loop:
             bar.stop()
         return last, val_map
 
+    def _note_skipped(self, it: int, skipped: list[str]) -> None:
+        """Record images that failed to decode in this batch: log.jsonl always, the user once per file."""
+        self.log.write({"event": "skipped", "iteration": it + 1, "count": len(skipped), "files": skipped})
+        for reason in skipped:
+            if reason not in self.skipped_midrun:
+                self.skipped_midrun.append(reason)
+                self.say(f"skipped an image that could not be decoded: {reason}")
+
     def step(self, it: int, batch) -> dict[str, float]:
-        images, targets, props = batch
+        images, targets, props, skipped = batch
+        if skipped:
+            self._note_skipped(it, skipped)
+        if not images:  # every image of this batch failed: no update, but the schedule keeps its pace
+            if self.dist.enabled:
+                raise RuntimeError(f"every image of rank {self.dist.rank}'s batch at iteration {it + 1} "
+                                   f"failed to decode: {skipped[0]}")
+            self.scheduler.step()
+            return {"lr": self.optimizer.param_groups[0]["lr"], "skipped_batch": 1.0}
         # The RPN/RoI samplers draw from the global RNG: seed it from (seed, iteration, rank).
         torch.manual_seed((self.config.seed * 1_000_003 + it) * 64 + self.dist.rank)
         images = [im.to(self.dev, non_blocking=True) for im in images]

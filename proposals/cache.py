@@ -14,7 +14,8 @@ Layout of a cache directory::
 * A corrupt entry (unreadable archive, missing keys, wrong shape) is reported in
   ``ProposalSet.problems`` and recomputed.
 
-Images are decoded with OpenCV here (this package must not import ``detect``).
+Images are decoded by :func:`proposals.images.load_image`, the loader training and ``detect`` use, so the
+cached boxes live in the frame (EXIF orientation applied) and on the pixels the detector sees.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from eval.errors import InputError
 from eval.files import atomic_write_bytes, atomic_write_json
+from proposals.images import load_image
 
 METHODS = ("selective_search", "sliding_window")
 CACHE_FORMAT = 1
@@ -126,16 +128,6 @@ def _read_entry(path: Path, sha: str) -> tuple[np.ndarray, float] | str:
     return boxes, seconds
 
 
-def _load_rgb(path: str) -> np.ndarray:
-    import cv2
-
-    data = np.fromfile(path, dtype=np.uint8) if os.path.exists(path) else None
-    image = None if data is None or data.size == 0 else cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(path, "cannot decode image file (missing, empty or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def _compute_entry(task: tuple) -> tuple:
     """Worker: decode one image, compute its proposals, write its cache entry.
 
@@ -145,7 +137,7 @@ def _compute_entry(task: tuple) -> tuple:
     """
     image_id, image_path, sha, method, params, entry = task
     try:
-        image = _load_rgb(image_path)
+        image = load_image(image_path)
     except InputError as exc:
         return ("error", exc.path, exc.detail)
     boxes, seconds = compute_proposals(image, method, params)

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from detect.data.voc import VOCDataset
+from eval.errors import InputError
 
 
 def flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
@@ -50,7 +51,10 @@ class TrainingSet(Dataset):
 
     def __getitem__(self, item: tuple[int, bool]):
         index, flip = item
-        image, ann = self.voc[index]
+        try:
+            image, ann = self.voc[index]
+        except InputError as exc:  # a file that passed the up-front check but does not decode: skip it
+            return SkippedImage(str(exc))
         keep = ~ann.difficult
         boxes = ann.boxes[keep].astype(np.float32)
         labels = ann.labels[keep].astype(np.int64) + 1
@@ -66,10 +70,22 @@ class TrainingSet(Dataset):
         return to_tensor(image), target, (torch.from_numpy(props) if props is not None else None)
 
 
+class SkippedImage(str):
+    """What ``TrainingSet`` returns for an image that cannot be decoded: the one-line reason."""
+
+
 def collate(samples):
-    """List of samples -> (images, targets, proposals or None): lists, since sizes differ."""
-    images, targets, props = zip(*samples)
-    return list(images), list(targets), (None if props[0] is None else list(props))
+    """List of samples -> (images, targets, proposals or None, skipped): lists, since sizes differ.
+
+    ``skipped`` holds the reasons of the samples that could not be loaded; they are left out of the
+    batch. A file fails the same way every time, so a resumed run skips exactly what the first run did.
+    """
+    skipped = [s for s in samples if isinstance(s, SkippedImage)]
+    good = [s for s in samples if not isinstance(s, SkippedImage)]
+    if not good:
+        return [], [], None, [str(s) for s in skipped]
+    images, targets, props = zip(*good)
+    return list(images), list(targets), (None if props[0] is None else list(props)), [str(s) for s in skipped]
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> tuple[np.ndarray, np.ndarray]:

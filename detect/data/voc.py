@@ -5,9 +5,15 @@ XML goes through :mod:`eval.voc_annotations`, the project's one VOC reader)
 and loads pixels on demand as HxWx3 uint8 RGB arrays.
 
 Bad entries: with ``on_error="skip"`` (what training uses) a bad XML file, an
-unknown class, a bad box or (with ``check_images=True``) a missing or corrupt
-image drops that image and is recorded in ``dataset.problems``; with
+unknown class, a bad box or (with ``check_images``) a missing, unreadable or
+over-size image drops that image and is recorded in ``dataset.problems``; with
 ``on_error="raise"`` the first one raises :class:`~eval.errors.InputError`.
+``check_images="header"`` reads only each file's header (format, size, EXIF
+orientation: cheap, and it catches missing files, non-images, decompression
+bombs and a size that disagrees with the XML); ``"decode"`` (or ``True``)
+decodes every image too, which also catches truncated files.
+
+Pixels come from :func:`proposals.images.load_image`, the loader every path uses.
 """
 
 from __future__ import annotations
@@ -26,34 +32,9 @@ from eval.voc_annotations import (
     read_class_names,
     read_split,
 )
+from proposals.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image, probe_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file into an HxWx3 uint8 RGB array; ``InputError`` if missing or corrupt.
-
-    Pillow is used rather than OpenCV because it raises on truncated files
-    instead of printing a warning and returning half a picture.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode != "RGB":
-                img = img.convert("RGB")
-            array = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(path, "image file not found") from None
-    except UnidentifiedImageError:
-        raise InputError(path, "not an image file (cannot identify its format)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(path, f"corrupt image ({exc})") from None
-    if array.ndim != 3 or array.shape[0] < 1 or array.shape[1] < 1:
-        raise InputError(path, f"unexpected image shape {array.shape}")
-    return array
+__all__ = ["VOCDataset", "load_image", "IMAGE_SUFFIXES"]
 
 
 class VOCDataset:
@@ -73,10 +54,16 @@ class VOCDataset:
         split: str,
         class_names: tuple[str, ...] | list[str] | None = None,
         on_error: str = "skip",
-        check_images: bool = False,
+        check_images: bool | str = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        mode = {False: None, None: None, "none": None, True: "decode", "decode": "decode", "header": "header"}
+        if check_images not in mode:
+            raise ValueError(f"check_images must be False, 'header' or 'decode', not {check_images!r}")
+        self.check_images = mode[check_images]
+        self.max_pixels = max_pixels
         self.root = Path(root)
         self.split = split
         if not self.root.is_dir():
@@ -87,7 +74,7 @@ class VOCDataset:
         for image_id in read_split(self.root, split):
             try:
                 ann = parse_annotation(self.root / "Annotations" / f"{image_id}.xml", self.class_names, image_id)
-                if check_images:
+                if self.check_images:
                     self._check_image(ann)
             except InputError as exc:
                 if on_error == "raise":
@@ -101,7 +88,7 @@ class VOCDataset:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, VOCAnnotation]:
         ann = self.annotations[index]
-        return load_image(self.image_path(index)), ann
+        return load_image(self.image_path(index), self.max_pixels), ann
 
     @property
     def image_ids(self) -> list[str]:
@@ -124,11 +111,14 @@ class VOCDataset:
         return candidate
 
     def _check_image(self, ann: VOCAnnotation) -> None:
-        image = load_image(self._path_for(ann))
-        h, w = image.shape[:2]
+        path = self._path_for(ann)
+        if self.check_images == "decode":
+            h, w = load_image(path, self.max_pixels).shape[:2]
+        else:
+            w, h = probe_image(path, self.max_pixels)
         if ann.width is not None and (ann.width, ann.height) != (w, h):
             raise InputError(
-                self._path_for(ann),
+                path,
                 f"image is {w}x{h} but its annotation says {ann.width}x{ann.height}",
             )
         if ann.width is None:

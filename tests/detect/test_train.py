@@ -91,3 +91,49 @@ def test_lr_schedules():
     assert lr_factor(100, schedule="cosine", **kw) == pytest.approx(0.0)
     assert lr_factor(59, schedule="step", steps=(60, 80), gamma=0.1, **kw) == pytest.approx(1.0)
     assert lr_factor(85, schedule="step", steps=(60, 80), gamma=0.1, **kw) == pytest.approx(0.01)
+
+
+def _break_images(root, count: int) -> list[str]:
+    """Truncate the JPEGs of the first ``count`` training images (their headers stay readable)."""
+    ids = (root / "ImageSets" / "Main" / "train.txt").read_text().split()[:count]
+    for image_id in ids:
+        path = root / "JPEGImages" / f"{image_id}.jpg"
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return ids
+
+
+def test_missing_images_and_decompression_bombs_are_skipped_before_training(synth_root, tmp_path):
+    from tests.proposals.image_util import png_header_only
+
+    root = tmp_path / "data"
+    shutil.copytree(synth_root, root)
+    ids = (root / "ImageSets" / "Main" / "train.txt").read_text().split()
+    (root / "JPEGImages" / f"{ids[0]}.jpg").unlink()
+    (root / "JPEGImages" / f"{ids[1]}.jpg").write_bytes(png_header_only(100_000, 100_000))  # 69 bytes
+    notes = []
+    result = train(_cfg("train.iterations=2"), tmp_path / "run", data_root=root, say=notes.append)
+    assert result.model_path is not None  # training did not stop
+    assert len(result.skipped) == 2
+    assert "image file not found" in result.skipped[0] and "pixel limit" in result.skipped[1]
+    assert notes[0].startswith("skipped 2 images: ")
+
+
+def test_an_image_that_fails_to_decode_mid_run_is_skipped_logged_and_resumes_exactly(synth_root, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synth_root, root)
+    broken = _break_images(root, 2)
+    cfg = _cfg("train.iterations=6", "train.checkpoint_every=2")
+    notes = []
+    full = train(cfg, tmp_path / "full", data_root=root, say=notes.append)
+    assert full.model_path is not None and full.iterations == 6
+    assert sorted(s.split(":")[0].rsplit("/", 1)[-1] for s in full.skipped) == sorted(f"{i}.jpg" for i in broken)
+    assert len(notes) == 2 and all("could not be decoded" in n for n in notes)  # once per file
+    events = [r for r in read_log(tmp_path / "full" / "log.jsonl") if r.get("event") == "skipped"]
+    assert events and all(r["iteration"] >= 1 and "corrupt image" in r["files"][0] for r in events)
+    train(cfg, tmp_path / "resumed", data_root=root, stop_at=3)
+    resumed = train(cfg, tmp_path / "resumed", data_root=root, resume=True)
+    a, b = load_safely(full.model_path)["state_dict"], load_safely(resumed.model_path)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda log: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in log]  # noqa: E731
+    assert strip(read_log(tmp_path / "full" / "log.jsonl")) == strip(read_log(tmp_path / "resumed" / "log.jsonl"))

@@ -94,7 +94,7 @@ def test_corrupt_entry_is_reported_and_recomputed(tmp_path, images):
 def test_unreadable_image_is_an_input_error(tmp_path, images, workers):
     bad = tmp_path / "img" / "bad.jpg"
     bad.write_bytes(b"garbage")
-    with pytest.raises(InputError, match="bad.jpg: cannot decode"):
+    with pytest.raises(InputError, match="bad.jpg: not an image file"):
         get_proposals(tmp_path / "c", "sliding_window", SW, [*images[:2], ("bad", bad)], workers=workers)
     with pytest.raises(InputError, match="missing.jpg: cannot read"):
         get_proposals(tmp_path / "c", "sliding_window", SW, [("m", tmp_path / "missing.jpg")])
@@ -126,3 +126,27 @@ def test_resume_after_kill(tmp_path, images):
     items = [(f"im{i}", images[0][1]) for i in range(len(done) + 1)]
     result = get_proposals(cache, "selective_search", {"mode": "quality"}, items, workers=1)
     assert (result.reused, result.computed) == (len(done), 1) and not result.problems
+
+
+def test_cached_boxes_are_computed_on_the_loaders_pixels(tmp_path):
+    """A phone photo stored sideways (EXIF orientation 6): the cache sees the upright image that training and
+    ``detect`` see, so its boxes equal the boxes computed from ``load_image``'s array."""
+    from PIL import Image
+
+    from proposals.images import load_image
+
+    rng = np.random.default_rng(1)
+    img = np.full((48, 96, 3), 220, np.uint8)
+    for _ in range(4):
+        x, y = rng.integers(0, 70, 1)[0], rng.integers(0, 30, 1)[0]
+        img[y:y + 12, x:x + 20] = rng.integers(0, 255, 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.png"
+    Image.fromarray(img).save(path, exif=exif.tobytes())
+    upright = load_image(path)
+    assert upright.shape == (96, 48, 3)
+    cached = get_proposals(tmp_path / "c", "selective_search", {}, [("phone", path)], workers=1).boxes["phone"]
+    direct, _ = compute_proposals(upright, "selective_search", {})
+    np.testing.assert_array_equal(cached, direct)
+    assert cached[:, 2].max() <= 48 and cached[:, 3].max() <= 96  # in the upright frame
