@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, Sequence
@@ -204,9 +205,21 @@ class ProposalMemo:
             return None, None
         key = (method, json.dumps(proposal_params(config, method), sort_keys=True), index)
         if key not in self._store:
-            self._store[key] = compute_proposals(image, method, proposal_params(config, method))
-        boxes, seconds = self._store[key]
+            cpu = time.process_time()
+            boxes, seconds = compute_proposals(image, method, proposal_params(config, method))
+            self._store[key] = boxes, seconds, time.process_time() - cpu
+        boxes, seconds, _ = self._store[key]
         return [boxes], [seconds]
+
+    def cpu_seconds(self, config, index: int) -> float:
+        """Process CPU seconds spent computing this image's proposals (0 for rungs without precomputed ones)."""
+        from detect.build import proposal_method
+        from detect.data.training import proposal_params
+
+        method = proposal_method(config)
+        if method is None:
+            return 0.0
+        return self._store[(method, json.dumps(proposal_params(config, method), sort_keys=True), index)][2]
 
 
 def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol: str,
@@ -228,11 +241,13 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
         image = dataset[i][0]
         props, secs = memo.get(config, i, image)
         run_detector(model, config, [image], proposals=props, proposal_seconds=secs, batch_size=1)
-    gts, dets, times = [], [], []
+    gts, dets, times, cpu = [], [], [], []
     for i in range(n):
         image, ann = dataset[i]
         props, secs = memo.get(config, i, image)
+        tick = time.process_time()
         result, stage = run_detector(model, config, [image], proposals=props, proposal_seconds=secs, batch_size=1)
+        cpu.append(time.process_time() - tick + memo.cpu_seconds(config, i))
         dets.append(result[0])
         times.append(stage[0])
         gts.append({"boxes": ann.boxes, "labels": ann.labels, "difficult": ann.difficult, "image_id": ann.image_id})
@@ -242,11 +257,14 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
     prop = statistics.median(t.proposals for t in times)
     net = statistics.median(t.network for t in times)
     total = statistics.median(t.proposals + t.network for t in times)
+    # wall/CPU per image: ~1 for one undisturbed thread; more means the process waited for a core
+    ratio = statistics.median((t.proposals + t.network) / c for t, c in zip(times, cpu) if c > 0) if any(cpu) else None
     index = {image_id: k for k, image_id in enumerate(dataset.image_ids)}
     return {
         "mAP": _finite(result.mAP),
         "per_class": {name: _finite(result.per_class.get(name)) for name in class_names},
-        "seconds_per_image": {"proposals": prop, "network": net, "total": total},
+        "seconds_per_image": {"proposals": prop, "network": net, "total": total,
+                              "cpu": statistics.median(cpu), "wall_per_cpu": ratio},
         "params": int(sum(p.numel() for p in model.parameters())),
         "curves": {"pooled": curve_json(result.pooled) if len(result.pooled.recall) else None,
                    "per_class": {name: curve_json(result.curves.get(name)) for name in class_names}},
@@ -256,16 +274,24 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
 
 def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: Path, dataset,
                 example_ids: Sequence[str], protocol: str, *, force_train: bool, device: str,
-                warmup: int, log: Log, memo: ProposalMemo | None = None, progress: bool = False) -> dict:
-    """Train or load one variant, then measure it; returns its (status ok) metrics row."""
+                warmup: int, log: Log, memo: ProposalMemo | None = None, progress: bool = False,
+                threads: int | None = None) -> dict:
+    """Train or load one variant, then measure it; returns its (status ok) metrics row.
+
+    Training runs with ``threads`` torch threads (None: torch's default); timing always runs with a fixed
+    count, ``threads`` or 1 (see :mod:`detect.engine.threads`).
+    """
+    from detect.engine.threads import torch_threads
     from detect.inference import load_detector
 
     run_dir = out_dir / name
     digest = config_hash(config)
-    seconds = _ensure_trained(config, run_dir, digest, data_root, force_train, device, log, progress)
+    with torch_threads(threads):
+        seconds = _ensure_trained(config, run_dir, digest, data_root, force_train, device, log, progress)
     model, model_config, _ = load_detector(run_dir / "model.pt", device=device)
     model.eval()
-    measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log, memo)
+    with torch_threads(threads or 1):
+        measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log, memo)
     source, head = describe_rung(model_config)  # what ran (a hand-trained run may differ from the file)
     return {"name": name, "config": str(config_path), "status": "ok", "error": None,
             "rung": model_config.model.rung,
@@ -297,6 +323,8 @@ def compare(
     examples: int = 4,
     log: Log | None = _stderr,
     progress: bool = False,
+    threads: int | None = None,
+    schedule_scale: float = 1.0,
 ) -> dict:
     """Compare detector configs on one dataset; writes OUT/metrics.json and the report; returns the metrics.
 
@@ -304,7 +332,10 @@ def compare(
     (``key=value``) apply to every config. ``warmup`` images run untimed before
     each variant's timed pass; ``examples`` test images are drawn in the report.
     ``device`` defaults to CUDA when present; ``progress`` shows training progress
-    bars (stderr). Raises ``InputError`` for a missing dataset or a bad config
+    bars (stderr). ``threads``: torch threads for training (None: torch's default) and
+    for timing (None: one, so that per-image latencies hold on shared cores); the report
+    warns when the machine was busy while timing. ``schedule_scale`` multiplies every
+    config's training iterations (``demo --quick``). Raises ``InputError`` for a missing dataset or a bad config
     (before any work starts); a variant that fails while training or measuring
     becomes a ``failed`` row instead.
     """
@@ -321,6 +352,8 @@ def compare(
     configs = {name: load_config(path, list(overrides)) for name, path in zip(names, config_paths)}
     for config in configs.values():  # set directly: a --set value would be parsed as YAML
         config.data.root = str(data_root)
+        if schedule_scale != 1.0:
+            _scale_schedule(config.train, schedule_scale)
     protocol = protocol or next(iter(configs.values())).test.protocol
     dataset = VOCDataset(data_root, split)
     if len(dataset) == 0:
@@ -334,7 +367,9 @@ def compare(
                     "class_names": list(dataset.class_names)},
         "settings": held_equal(configs, data_root, split, protocol),
         "machine": machine_info(device),
-        "timing": {"images": len(dataset), "warmup": warmup, "batch size": 1, "statistic": "median"},
+        "timing": {"images": len(dataset), "warmup": warmup, "batch size": 1, "statistic": "median",
+                   "torch threads": threads or 1, "training torch threads": threads or _default_threads(),
+                   "busy": None},
         "examples": write_examples(dataset, out_dir, examples),
         "variants": [],
     }
@@ -354,7 +389,7 @@ def compare(
             try:
                 row = run_variant(name, path, config, out_dir, data_root, dataset, example_ids, protocol,
                                   force_train=train, device=device, warmup=warmup, log=log, memo=memo,
-                                  progress=progress)
+                                  progress=progress, threads=threads)
                 atomic_write_json(row_path, {"config_hash": config_hash(config), "fingerprint": fingerprint,
                                              "row": row})
             except (KeyboardInterrupt, SystemExit):
@@ -366,10 +401,36 @@ def compare(
                 row = failed_row(name, path, config, _one_line(exc))
         metrics["variants"].append(row)
         metrics["machine"]["load average at end"] = load_average()
+        metrics["timing"]["busy"] = _busy(metrics, threads or 1)
         validate_metrics(metrics)
         atomic_write_json(out_dir / "metrics.json", metrics)
     render_metrics(metrics, out_dir, out_dir, out_dir / "metrics.json")
     return metrics
+
+
+def _default_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _scale_schedule(train_config, scale: float) -> None:
+    """Shorten (or lengthen) a training schedule: iterations, warm-up, steps and checkpoints together."""
+    if scale <= 0:
+        raise InputError(None, f"schedule scale must be positive, not {scale}")
+    train_config.iterations = max(1, round(train_config.iterations * scale))
+    train_config.warmup_iterations = min(round(train_config.warmup_iterations * scale), train_config.iterations)
+    train_config.steps = [max(1, round(s * scale)) for s in train_config.steps]
+    train_config.checkpoint_every = max(1, round(train_config.checkpoint_every * scale))
+
+
+def _busy(metrics: dict, threads: int) -> str | None:
+    """The report's busy-machine warning from the variants timed so far (None: timings look clean)."""
+    from detect.engine.threads import busy_verdict
+
+    ratios = [v["seconds_per_image"].get("wall_per_cpu") for v in metrics["variants"] if v["status"] == "ok"]
+    ratios = [r for r in ratios if r is not None]
+    return busy_verdict(max(ratios) if ratios else None, threads)
 
 
 def print_summary(metrics: dict, out_dir: str | os.PathLike) -> int:

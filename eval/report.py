@@ -77,7 +77,7 @@ def _fmt_params(value: int | None) -> str:
 def ladder_table(metrics: dict) -> Table:
     """One row per variant: the numbers the ladder is about."""
     header = ["variant", "proposal source", "region classifier", f"mAP ({metrics['protocol']})",
-              "proposals s/img", "network s/img", "total s/img", "images/s", "parameters",
+              "proposals s/img", "network s/img", "total s/img", "CPU s/img", "images/s", "parameters",
               "training time", "status"]
     rows = []
     for v in metrics["variants"]:
@@ -87,14 +87,15 @@ def ladder_table(metrics: dict) -> Table:
         status = "ok" if v["status"] == "ok" else "failed"
         rows.append([v["name"], v["proposal_source"] or NA, v["region_classifier"] or NA,
                      _fmt(v["mAP"], ".3f"), _fmt_seconds(spi["proposals"]), _fmt_seconds(spi["network"]),
-                     _fmt_seconds(total), _fmt(rate, ".1f"), _fmt_params(v["params"]),
+                     _fmt_seconds(total), _fmt_seconds(spi.get("cpu")), _fmt(rate, ".1f"), _fmt_params(v["params"]),
                      _fmt(v["train_seconds"], ".0f") + (" s" if v["train_seconds"] is not None else ""),
                      status])
     maps = [v["mAP"] for v in metrics["variants"]]
     best = max((m for m in maps if m is not None), default=None)
     bold = [[c == 3 and m is not None and m == best for c in range(len(header))] for m in maps]
     return Table(header, rows, bold, caption="Seconds per image are medians over the timed test images "
-                                             "after a warm-up; proposals and network timed apart.",
+                                             "after a warm-up; proposals and network timed apart; CPU s/img is "
+                                             "the process CPU time (wall far above it: the machine was busy).",
                  text_columns=3)
 
 
@@ -144,6 +145,12 @@ def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) 
         summary.append(f"Measured {metrics['created']}.")
     if ds.get("root"):
         summary.append(f"Dataset: {ds['root']}")
+    timing = metrics.get("timing") or {}
+    if timing.get("torch threads") is not None:
+        summary.append(f"Timed one image at a time with {timing['torch threads']} torch thread(s); "
+                       "CPU seconds are given beside wall seconds.")
+    if timing.get("busy"):
+        summary.append(f"Warning: {timing['busy']}")
     failures = [(v["name"], v["error"] or "no reason recorded") for v in metrics["variants"] if v["status"] != "ok"]
     settings = dict(metrics["settings"])
     return Report(

@@ -10,13 +10,15 @@ so that the reader and this docstring cannot drift apart:
     {"schema_version": 1, "protocol": "voc12", "created": ISO time,
      "dataset":  {"root", "split", "num_images", "class_names": [str]},
      "settings": {name: scalar}   # what was held equal: backbone, input size, seed, ...
-     "machine":  {name: scalar}   # CPU/GPU model, threads, torch version, ...
+     "machine":  {name: scalar}   # CPU/GPU model, threads, torch version, load averages, ...
+     "timing"?:  {name: scalar}   # images, warm-up, torch threads, "busy": warning or null
      "examples": [{"image_id", "file": relative path of a PNG/JPEG beside metrics.json,
                    "width", "height", "ground_truth": [{"label", "box": [x1,y1,x2,y2]}]}],
      "variants": [{"name", "config", "status": "ok"|"failed", "error": str|null,
                    "rung", "proposal_source", "region_classifier",
                    "mAP": float|null, "per_class": {class: AP|null},
-                   "seconds_per_image": {"proposals", "network", "total"},
+                   "seconds_per_image": {"proposals", "network", "total",
+                                         "cpu"?: CPU seconds, "wall_per_cpu"?},
                    "params": int|null, "train_seconds": float|null,
                    "curves": {"pooled": {"recall": [...], "precision": [...]}|null,
                               "per_class": {class: curve|null}},
@@ -65,7 +67,8 @@ SCHEMA: dict = {
         "region_classifier": "?str",
         "mAP": "?num",
         "per_class": ("map", "?num"),
-        "seconds_per_image": {"proposals": "?num", "network": "?num", "total": "?num"},
+        "seconds_per_image": {"proposals": "?num", "network": "?num", "total": "?num",
+                              "cpu?": "?num", "wall_per_cpu?": "?num"},
         "params": "?int",
         "train_seconds": "?num",
         "curves": {"pooled": ("?", _CURVE), "per_class": ("map", ("?", _CURVE))},

@@ -45,11 +45,14 @@ def test_metrics_json_and_report_are_written(finished, synth_root):
     assert [v["name"] for v in metrics["variants"]] == ["faster", "regress"]
     assert all(v["status"] == "ok" for v in metrics["variants"])
     assert metrics["dataset"]["num_images"] == 8
+    assert metrics["timing"]["torch threads"] == 1  # timing uses one thread unless told otherwise
+    assert "load average at start" in metrics["machine"] and "load average at end" in metrics["machine"]
     assert metrics["dataset"]["class_names"] == ["circle", "square", "triangle", "star"]
     for v in metrics["variants"]:
         assert 0.0 <= v["mAP"] <= 1.0
         spi = v["seconds_per_image"]
         assert spi["network"] > 0 and spi["proposals"] >= 0 and spi["total"] >= spi["network"]
+        assert spi["cpu"] > 0 and spi["wall_per_cpu"] > 0  # CPU time beside wall time
         assert v["train_seconds"] > 0
         assert set(v["per_class"]) == set(metrics["dataset"]["class_names"])
     assert metrics["settings"]["backbone"].startswith("tiny")
