@@ -26,6 +26,12 @@ DEMO_TEST_IMAGES = 100
 DEMO_SEED = 0
 DEMO_IMAGE_SIZE = 128
 
+# `demo --quick`: fewer images and every rung's schedule scaled down together, so the ladder's order
+# and the report's sections stay while the run fits in a couple of minutes.
+QUICK_TRAIN_IMAGES = 120
+QUICK_TEST_IMAGES = 30
+QUICK_SCHEDULE_SCALE = 0.25
+
 
 def ladder_configs(config_dir: str | os.PathLike | None = None) -> list[Path]:
     """configs/ladder/<rung>.yaml for the five rungs, in ladder order (repository checkout)."""
@@ -60,9 +66,11 @@ def ensure_dataset(root: Path, train: int, test: int, seed: int, image_size: int
 def run_demo(out: str | os.PathLike = "runs/demo", *, device: str | None = None,
              train_images: int = DEMO_TRAIN_IMAGES, test_images: int = DEMO_TEST_IMAGES,
              config_dir: str | os.PathLike | None = None, overrides=(), log=None,
-             progress: bool = False) -> tuple[dict, Path]:
+             progress: bool = False, quick: bool = False, threads: int | None = None) -> tuple[dict, Path]:
     """Synthesise the data, compare the five ladder configs; returns (metrics, compare directory).
 
+    ``quick`` uses :data:`QUICK_TRAIN_IMAGES` + :data:`QUICK_TEST_IMAGES` images and scales every
+    schedule by :data:`QUICK_SCHEDULE_SCALE`; ``threads`` goes to :func:`detect.compare.compare`.
     Re-running continues where an interrupted demo stopped (compare resumes).
     """
     from detect.compare import _stderr, compare
@@ -70,8 +78,10 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, device: str | None = None,
     log = log or _stderr
     out = Path(out)
     configs = ladder_configs(config_dir)
+    if quick:
+        train_images, test_images = min(train_images, QUICK_TRAIN_IMAGES), min(test_images, QUICK_TEST_IMAGES)
     data = ensure_dataset(out / "data", train_images, test_images, DEMO_SEED, DEMO_IMAGE_SIZE, log)
     compare_dir = out / "compare"
     metrics = compare(data, configs, compare_dir, split="test", device=device, overrides=overrides, log=log,
-                      progress=progress)
+                      progress=progress, threads=threads, schedule_scale=QUICK_SCHEDULE_SCALE if quick else 1.0)
     return metrics, compare_dir

@@ -103,13 +103,25 @@ def _start_state(run: Path, resume: bool, model, optimizer, scheduler, scaler) -
 
 
 def train(config: Config, out_dir, *, resume: bool = False, data_root=None, device: str = "auto",
-          progress: bool = False, say: Callable[[str], None] | None = None, stop_at: int | None = None) -> TrainResult:
+          progress: bool = False, say: Callable[[str], None] | None = None, stop_at: int | None = None,
+          threads: int | None = None) -> TrainResult:
     """Train ``config``'s rung into ``out_dir``; see the module docstring for the files written.
 
     ``data_root`` overrides ``config.data.root``. ``say`` receives one-line notes
     for the user (skipped images). ``stop_at`` ends the run after that iteration
-    without writing model.pt, as a crash would (used to test resuming).
+    without writing model.pt, as a crash would (used to test resuming). ``threads``
+    sets torch's CPU thread count for the run (None: torch's default); on shared
+    cores fewer threads can be several times faster (detect/engine/threads.py).
     """
+    from detect.engine.threads import torch_threads
+
+    with torch_threads(threads):
+        return _train(config, out_dir, resume=resume, data_root=data_root, device=device, progress=progress,
+                      say=say, stop_at=stop_at)
+
+
+def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, progress: bool,
+           say: Callable[[str], None] | None, stop_at: int | None) -> TrainResult:
     config = copy.deepcopy(config)
     if data_root is not None:
         config.data.root = str(data_root)

@@ -20,6 +20,8 @@ def train_command(
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/checkpoint.pt."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores; "
+                                          "on a machine shared with other work, 1 is often faster)."),
 ) -> None:
     """Train a detector; under `torchrun --nproc_per_node=K` the same command trains data-parallel.
 
@@ -34,7 +36,7 @@ def train_command(
 
     cfg = load_config(config, list(set_ or []))
     result = train(cfg, out, resume=resume, data_root=data, device=device, progress=progress_enabled(),
-                   say=lambda message: print(f"detladder: {message}", file=sys.stderr))
+                   say=lambda message: print(f"detladder: {message}", file=sys.stderr), threads=threads)
     if result.model_path is not None:
         val = f", validation mAP {result.val_map:.4f}" if result.val_map is not None else ""
         print(f"trained {cfg.model.rung} for {result.iterations} iterations in {result.train_seconds:.1f} s "

@@ -34,3 +34,17 @@ def test_schedule_scale_shortens_iterations_warmup_steps_and_checkpoints_togethe
     cfg = TrainConfig(iterations=700, warmup_iterations=50, steps=[400, 600], checkpoint_every=100)
     _scale_schedule(cfg, 0.2)
     assert (cfg.iterations, cfg.warmup_iterations, cfg.steps, cfg.checkpoint_every) == (140, 10, [80, 120], 20)
+
+
+def test_train_runs_with_the_thread_count_it_is_given_and_restores_it(synth_root, tmp_path, monkeypatch):
+    import detect.train as engine
+    from detect.config import load_config
+
+    seen = []
+    real_step = engine._Loop.step
+    monkeypatch.setattr(engine._Loop, "step", lambda self, it, batch: seen.append(torch.get_num_threads())
+                        or real_step(self, it, batch))
+    before = torch.get_num_threads()
+    cfg = load_config("configs/ladder/regression.yaml", ["train.iterations=2", "train.batch_size=2"])
+    engine.train(cfg, tmp_path / "run", data_root=synth_root, threads=1)
+    assert seen == [1, 1] and torch.get_num_threads() == before
