@@ -141,5 +141,5 @@ def test_detect_files_writes_json_and_survives_a_corrupt_image(tmp_path, model_f
             assert set(det) == {"label", "score", "box"} and det["label"] in CLASSES
             assert det["score"] >= 0.2 and len(det["box"]) == 4
     for src in sources[:2]:
-        annotated = load_image(tmp_path / "out" / "imgs" / "sub" / src.name)
+        annotated = load_image(tmp_path / "out" / "annotated" / "imgs" / "sub" / src.name)
         assert annotated.shape == (128, 128, 3)
