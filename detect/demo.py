@@ -58,7 +58,8 @@ def ensure_dataset(root: Path, train: int, test: int, seed: int, image_size: int
         pass
     if log:
         log(f"synthesising {train} + {test} images -> {root}")
-    make_synthetic_voc(root, train=train, test=test, seed=seed, image_size=image_size)
+    # The stamp says the demo made this folder, so other parameters may replace it; a user's folder is refused.
+    make_synthetic_voc(root, train=train, test=test, seed=seed, image_size=image_size, force=stamp.is_file())
     atomic_write_json(stamp, wanted)
     return root
 

@@ -21,22 +21,31 @@ def synth(
     test: int = typer.Option(100, "--test", min=0, help="Images in the test split."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes byte-identical files."),
     image_size: int = typer.Option(128, "--image-size", min=32, help="Side of the square images, pixels."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out that is not this same dataset."),
 ) -> None:
     """Write the synthetic shapes dataset (real JPEGs + VOC XML) that the demo and tests use.
+
+    --out must be missing, empty, or a synth dataset made with the same options (then nothing is written);
+    anything else exits 2 unless --force, which replaces the whole folder at once (built beside it, then
+    renamed in). The options are recorded in OUT/synth.json.
 
     Example: detladder data synth --out runs/synth --train 200 --test 50 --seed 1
     """
     from rich.progress import Progress
 
-    from detect.data.synth import make_synthetic_voc
+    from detect.data.synth import make_synthetic_voc, read_synth_params, synth_params
 
     total = train + test
     if total == 0:
         raise typer.BadParameter("need at least one image (--train + --test > 0)")
+    if read_synth_params(out) == synth_params(train, test, seed, image_size):
+        print(f"{out} already holds this dataset ({total} images, {train} train, {test} test, {image_size} px, "
+              f"seed {seed}); nothing written")
+        return
     with Progress(console=stderr_console(), disable=not progress_enabled(), transient=True) as bar:
         task = bar.add_task("writing images", total=total)
         root = make_synthetic_voc(
-            out, train=train, test=test, seed=seed, image_size=image_size,
+            out, train=train, test=test, seed=seed, image_size=image_size, force=force,
             progress=lambda n: bar.update(task, completed=n),
         )
     print(f"wrote {total} images ({train} train, {test} test, {image_size} px) to {root}")

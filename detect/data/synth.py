@@ -15,21 +15,34 @@ What makes it a detection problem rather than a colour lookup:
 
 Each image has its own random generator seeded by ``(seed, image index)``, so
 the same seed gives byte-identical files whatever the order of generation.
+
+A user's folder is never written into: the target must be missing, empty, or
+a synth dataset of the same parameters (recorded in ``synth.json``), unless the
+caller asks to replace it whole.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from eval.files import atomic_write_text
+from eval.errors import InputError
+from eval.files import atomic_write_json, atomic_write_text
 from eval.voc_annotations import CLASSES_FILE
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star")
+
+#: The file in a synth dataset's root that records its parameters (see ``synth_params``).
+SYNTH_STAMP = "synth.json"
+#: Raise when a change to the generator changes the files that equal parameters write.
+SYNTH_FORMAT = 1
 
 #: An object whose visible area is below this fraction of its full area is difficult.
 DIFFICULT_VISIBLE = 0.4
@@ -178,6 +191,58 @@ def _write_one(root: Path, image_id: str, seed: int, index: int, size: int, qual
     (root / "Annotations" / f"{image_id}.xml").write_text(annotation_xml(image_id, size, objects), encoding="utf-8")
 
 
+def synth_params(train: int, test: int, seed: int, image_size: int, quality: int = 90) -> dict:
+    """What ``SYNTH_STAMP`` records: equal parameters write byte-identical files (``format`` counts generator changes)."""
+    return {"generator": "detladder synth", "format": SYNTH_FORMAT, "train": train, "test": test, "seed": seed,
+            "image_size": image_size, "quality": quality}
+
+
+def read_synth_params(root: str | os.PathLike) -> dict | None:
+    """The parameters a complete synth dataset at ``root`` was made with; None for anything else."""
+    try:
+        params = json.loads((Path(root) / SYNTH_STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return params if isinstance(params, dict) and params.get("generator") == "detladder synth" else None
+
+
+def _write_tree(root: Path, params: dict, progress) -> None:
+    """Every file of the dataset into the empty folder ``root``; the stamp last, so it marks a complete tree."""
+    train, test = params["train"], params["test"]
+    for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    ids = [f"{i:06d}" for i in range(train + test)]
+    for i, image_id in enumerate(ids):
+        _write_one(root, image_id, params["seed"], i, params["image_size"], params["quality"])
+        if progress is not None:
+            progress(i + 1)
+    atomic_write_text(root / CLASSES_FILE, "\n".join(SHAPES) + "\n")
+    train_ids, test_ids = ids[:train], ids[train:]
+    for split, members in (("train", train_ids), ("trainval", train_ids), ("test", test_ids)):
+        atomic_write_text(root / "ImageSets" / "Main" / f"{split}.txt", "".join(f"{i}\n" for i in members))
+    atomic_write_json(root / SYNTH_STAMP, params)
+
+
+def _move_in(new: Path, root: Path) -> None:
+    """Put the finished tree ``new`` at ``root`` by renames: never a folder with old and new files mixed.
+
+    A missing ``root`` is one rename. An empty one may be the working folder,
+    which cannot be renamed over, so the entries move in one by one, the stamp
+    last. A full one (replaced on request) is renamed aside, ``new`` renamed in,
+    and only then the old tree deleted.
+    """
+    if not root.exists():
+        os.rename(new, root)
+    elif not any(root.iterdir()):
+        for entry in sorted(new.iterdir(), key=lambda p: p.name == SYNTH_STAMP):
+            os.rename(entry, root / entry.name)
+    else:
+        old = new.with_name(new.name + ".old")
+        os.rename(root, old)
+        os.rename(new, root)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def make_synthetic_voc(
     out: str | os.PathLike,
     train: int = 500,
@@ -186,28 +251,50 @@ def make_synthetic_voc(
     image_size: int = 128,
     quality: int = 90,
     progress=None,
+    force: bool = False,
 ) -> Path:
     """Write a synthetic VOC-layout dataset into ``out`` and return its root.
 
     Image ids are zero-padded indices: the train split first, then the test
     split. ``progress``, if given, is called with the number of images written
-    so far. The split files are written last (atomically), so a dataset whose
-    split files exist is complete.
+    so far. The parameters are recorded in ``out/synth.json``.
+
+    ``out`` may be missing or empty. If it already holds a synth dataset made
+    with the same parameters, nothing is written (the files would be the same
+    bytes). Anything else is refused with ``InputError`` unless ``force``, and
+    then replaced whole. The tree is built in a temporary sibling folder and
+    renamed into place, so an interrupted run leaves ``out`` as it was.
     """
     if train < 0 or test < 0 or train + test == 0:
         raise ValueError("need at least one image (train + test > 0)")
     if image_size < 32:
         raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
     root = Path(out)
-    for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    ids = [f"{i:06d}" for i in range(train + test)]
-    for i, image_id in enumerate(ids):
-        _write_one(root, image_id, seed, i, image_size, quality)
-        if progress is not None:
-            progress(i + 1)
-    atomic_write_text(root / CLASSES_FILE, "\n".join(SHAPES) + "\n")
-    train_ids, test_ids = ids[:train], ids[train:]
-    for split, members in (("train", train_ids), ("trainval", train_ids), ("test", test_ids)):
-        atomic_write_text(root / "ImageSets" / "Main" / f"{split}.txt", "".join(f"{i}\n" for i in members))
+    full = root.resolve()
+    params = synth_params(train, test, seed, image_size, quality)
+    if full.exists() and not full.is_dir():
+        raise InputError(root, "exists and is not a folder")
+    if full.is_dir():
+        found = read_synth_params(full)
+        if found == params:
+            return root
+        if any(full.iterdir()) and not force:
+            what = ("holds a synth dataset made with other parameters (" + _describe(found) + ")" if found
+                    else "is not empty and is not a synth dataset")
+            raise InputError(root, f"{what}; use --force to replace the whole folder, or choose another --out")
+        cwd = Path.cwd().resolve()
+        if any(full.iterdir()) and (cwd == full or full in cwd.parents):  # it is about to be renamed away
+            raise InputError(root, "is (or holds) the working folder; run from elsewhere to replace it")
+    full.parent.mkdir(parents=True, exist_ok=True)
+    new = full.parent / f".{full.name}.synth-{os.getpid()}-{secrets.token_hex(4)}"
+    new.mkdir()  # not tempfile.mkdtemp: its mode 0700 would become the dataset's
+    try:
+        _write_tree(new, params, progress)
+        _move_in(new, full)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)  # gone already unless something failed
     return root
+
+
+def _describe(params: dict) -> str:
+    return ", ".join(f"{k}={params.get(k)}" for k in ("train", "test", "seed", "image_size"))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import cv2
 import numpy as np
 import pytest
 
-from detect.data.synth import DIFFICULT_SIDE, SHAPES, make_synthetic_voc, render_image
+from detect.data.synth import (
+    DIFFICULT_SIDE, SHAPES, SYNTH_STAMP, make_synthetic_voc, read_synth_params, render_image, synth_params,
+)
 from detect.data.voc import VOCDataset
+from eval.errors import InputError
 
 
 def _tree_digest(root):
@@ -93,3 +97,71 @@ def test_colour_does_not_give_the_class_away():
 def test_bad_arguments_are_refused(tmp_path, kwargs):
     with pytest.raises(ValueError):
         make_synthetic_voc(tmp_path, **kwargs)
+
+
+def test_a_users_folder_is_refused_and_force_replaces_it_whole(tmp_path):
+    voc = tmp_path / "VOC2007"
+    for rel, text in (("Annotations/000001.xml", "<annotation/>"), ("classes.txt", "cat\n"),
+                      ("ImageSets/Main/train.txt", "000001\n"), ("JPEGImages/000001.jpg", "photo")):
+        (voc / rel).parent.mkdir(parents=True, exist_ok=True)
+        (voc / rel).write_text(text)
+    before = _tree_digest(voc)
+    with pytest.raises(InputError, match="not a synth dataset.*--force") as err:
+        make_synthetic_voc(voc, train=3, test=1)
+    assert err.value.path == str(voc) and _tree_digest(voc) == before
+    make_synthetic_voc(voc, train=3, test=1, force=True)
+    # Nothing of the old folder is left, not even files the new one has no counterpart for.
+    assert _tree_digest(voc) == _tree_digest(make_synthetic_voc(tmp_path / "fresh", train=3, test=1))
+    assert not (voc / "Annotations" / "000001.xml").read_text().startswith("<annotation/>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["VOC2007", "fresh"]  # no temporary folder left
+
+
+def test_same_parameters_write_nothing_and_other_parameters_are_refused(tmp_path):
+    root = make_synthetic_voc(tmp_path / "d", train=3, test=1, seed=2)
+    assert json.loads((root / SYNTH_STAMP).read_text()) == synth_params(3, 1, 2, 128)
+    mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+    assert make_synthetic_voc(root, train=3, test=1, seed=2) == root
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == mtimes
+    with pytest.raises(InputError, match="other parameters .*seed=2"):
+        make_synthetic_voc(root, train=3, test=1, seed=5)
+    make_synthetic_voc(root, train=2, test=1, seed=5, force=True)
+    assert read_synth_params(root)["seed"] == 5 and len(list((root / "JPEGImages").iterdir())) == 3
+
+
+def test_an_empty_working_folder_is_filled_in_place(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    make_synthetic_voc(".", train=2, test=1)
+    assert read_synth_params(".") == synth_params(2, 1, 0, 128)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
+def test_an_interrupted_write_leaves_the_target_as_it_was(tmp_path):
+    root = make_synthetic_voc(tmp_path / "d", train=2, test=1, seed=1)
+    before = _tree_digest(root)
+
+    def stop(n):
+        if n == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_voc(root, train=4, test=1, seed=9, force=True, progress=stop)
+    assert _tree_digest(root) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_voc(tmp_path / "new", train=4, test=1, progress=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_cli_refusal_is_one_line_exit_2(cli, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    out = cli("data", "synth", "--out", tmp_path / "mine", "--train", "2", "--test", "1")
+    assert out.returncode == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert out.stderr.strip() == (f"detladder: error: {tmp_path / 'mine'}: is not empty and is not a synth dataset; "
+                                  "use --force to replace the whole folder, or choose another --out")
+    again = cli("data", "synth", "--out", tmp_path / "mine", "--train", "2", "--test", "1", "--force")
+    assert again.returncode == 0, again.stderr
+    assert "wrote 3 images" in again.stdout and not (tmp_path / "mine" / "notes.txt").exists()
+    same = cli("data", "synth", "--out", tmp_path / "mine", "--train", "2", "--test", "1")
+    assert same.returncode == 0 and "nothing written" in same.stdout
