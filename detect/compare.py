@@ -163,6 +163,18 @@ def _ensure_trained(config, run_dir: Path, digest: str, data_root: Path, force: 
     return seconds
 
 
+def _training_record(run_dir: Path) -> dict | None:
+    """The run's loss curve and flattened-or-not verdict (eval.training_curves) from its log.jsonl."""
+    from detect.engine.runlog import read_log
+    from eval.training_curves import training_curve
+
+    log_path = run_dir / "log.jsonl"
+    try:
+        return training_curve(read_log(log_path)) if log_path.is_file() else None
+    except (OSError, ValueError):  # a hand-made run with an unreadable log: no curve, not a failure
+        return None
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
@@ -293,6 +305,7 @@ def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: 
     with torch_threads(threads or 1):
         measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log, memo)
     source, head = describe_rung(model_config)  # what ran (a hand-trained run may differ from the file)
+    measured["training"] = _training_record(run_dir)
     return {"name": name, "config": str(config_path), "status": "ok", "error": None,
             "rung": model_config.model.rung,
             "proposal_source": source, "region_classifier": head, **measured, "train_seconds": seconds}

@@ -38,6 +38,29 @@ class Table:
 
 
 @dataclass
+class Figure:
+    """A figure of a section: its file name (a key of ``Report.figures``), heading and caption."""
+
+    name: str
+    title: str
+    caption: str
+
+
+@dataclass
+class Section:
+    """A titled part of the report after the per-class table: sentences, tables and figures, in that order.
+
+    Each analysis (training curves, error analysis, breakdowns, proposal recall) adds one, so the two
+    renderers lay out any of them the same way without knowing what they are.
+    """
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass
 class Report:
     """Everything the two renderers lay out, in reading order."""
 
@@ -49,6 +72,7 @@ class Report:
     settings: Table
     machine: Table
     figures: dict[str, bytes]  # file name -> PNG bytes
+    sections: list[Section] = field(default_factory=list)
 
 
 @dataclass
@@ -130,6 +154,23 @@ def _key_value_table(mapping: dict, caption: str) -> Table:
     return Table(["setting", "value"], rows, [[False, False] for _ in rows], caption, text_columns=2)
 
 
+def analysis_sections(metrics: dict) -> tuple[list[Section], dict[str, bytes]]:
+    """The sections after the per-class table and their figures.
+
+    Each analysis module offers ``section(metrics) -> Section | None`` and ``figures(metrics) -> {name: PNG}``;
+    the tuple below is the order on the page.
+    """
+    from eval import report_training
+
+    sections, figures = [], {}
+    for analysis in (report_training,):
+        section = analysis.section(metrics)
+        if section is not None:
+            sections.append(section)
+            figures.update(analysis.figures(metrics))
+    return sections, figures
+
+
 def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) -> Report:
     """Tables and figures of a validated metrics dict (example images resolved against base_dir)."""
     from eval.report_figures import render_figures
@@ -153,6 +194,7 @@ def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) 
         summary.append(f"Warning: {timing['busy']}")
     failures = [(v["name"], v["error"] or "no reason recorded") for v in metrics["variants"] if v["status"] != "ok"]
     settings = dict(metrics["settings"])
+    sections, section_figures = analysis_sections(metrics)
     return Report(
         title="detladder: the detector ladder, side by side",
         summary=summary,
@@ -161,7 +203,8 @@ def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) 
         failures=failures,
         settings=_key_value_table(settings, "What every variant shares; a setting that differs between variants says so."),
         machine=_key_value_table(dict(metrics["machine"]), "Where the numbers were measured."),
-        figures=render_figures(metrics, base_dir, metrics_path),
+        figures={**render_figures(metrics, base_dir, metrics_path), **section_figures},
+        sections=sections,
     )
 
 

@@ -62,11 +62,15 @@ def _table(table, cell_class=None) -> str:
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _embedded(name: str, title: str, caption: str, data: bytes, level: int = 2) -> str:
+    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return (f"<h{level}>{escape(title)}</h{level}><figure><img src=\"{uri}\" alt=\"{escape(title)}\">"
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
 def _figure(name: str, data: bytes) -> str:
     title, caption = FIGURES.get(name, (name, ""))
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return (f"<h2>{escape(title)}</h2><figure><img src=\"{uri}\" alt=\"{escape(title)}\">"
-            f"<figcaption>{escape(caption)}</figcaption></figure>")
+    return _embedded(name, title, caption, data)
 
 
 def render_html(report) -> str:
@@ -89,6 +93,12 @@ def render_html(report) -> str:
                   for name, reason in report.failures]
         parts.append("</ul>")
     parts += ["<h2>Average precision per class</h2>", _table(report.per_class)]
+    for section in report.sections:
+        parts.append(f"<h2>{escape(section.title)}</h2>")
+        parts += [f"<p>{escape(line)}</p>" for line in section.paragraphs]
+        parts += [_table(table) for table in section.tables]
+        parts += [_embedded(f.name, f.title, f.caption, report.figures[f.name], level=3)
+                  for f in section.figures if f.name in report.figures]
     for name in FIGURES:
         if name in report.figures:
             parts.append(_figure(name, report.figures[name]))

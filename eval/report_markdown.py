@@ -47,6 +47,16 @@ def render_markdown(report, figure_dir: str = "figures") -> str:
         parts += [f"- **{md_escape(name)}**: {md_escape(reason)}" for name, reason in report.failures]
         parts.append("")
     parts += ["## Average precision per class", "", _table(report.per_class), ""]
+    for section in report.sections:
+        parts += [f"## {md_escape(section.title)}", ""]
+        parts += [md_escape(line) + "  " for line in section.paragraphs]
+        parts += [""] if section.paragraphs else []
+        for table in section.tables:
+            parts += [_table(table), ""]
+        for f in section.figures:
+            if f.name in report.figures:
+                parts += [f"### {md_escape(f.title)}", "", f"![{md_escape(f.title)}]({figure_dir}/{f.name})", "",
+                          f"*{md_escape(f.caption)}*", ""]
     for name, (title, caption) in FIGURES.items():
         if name in report.figures:
             parts += [f"## {title}", "", f"![{title}]({figure_dir}/{name})", "", f"*{caption}*", ""]

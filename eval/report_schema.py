@@ -73,6 +73,9 @@ SCHEMA: dict = {
         "train_seconds": "?num",
         "curves": {"pooled": ("?", _CURVE), "per_class": ("map", ("?", _CURVE))},
         "examples": ("map", ["list", _DETECTION]),
+        "training?": ("?", {"iterations": "int", "seconds": ["list", "num"], "loss": ["list", "num"],
+                            "val_seconds": ["list", "num"], "val_mAP": ["list", "num"],
+                            "last_tenth_change": "?num", "flattened": "?bool"}),
     }],
 }
 
