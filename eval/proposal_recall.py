@@ -179,3 +179,42 @@ def plot_recall_vs_n(results_by_name: dict[str, ProposalRecall], path: str | os.
     fig.savefig(buf, format="png")
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+# Average recall (Hosang et al., TPAMI 2016): recall averaged over IoU thresholds 0.5:0.05:0.95, the same
+# thresholds as COCO's (its np.linspace, so each threshold is the same double). It tracks detection mAP
+# where recall at 0.5 alone does not.
+AR_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+AR_TOP_NS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+
+
+def average_recall_curve(gt_boxes_per_image, proposals_per_image, top_ns=AR_TOP_NS, difficult=None) -> dict:
+    """Average recall and recall@0.5 / @0.7 of the top N proposals, for each N, over a set of images.
+
+    Proposals are ranked best first per image; an N beyond an image's count uses all its boxes. The
+    curve stops at the largest N any image reaches, and ``"all"`` holds the values with every box.
+    Difficult ground truth is left out. Returns ``{"n": [...], "average_recall": [...], "recall_50": [...],
+    "recall_70": [...], "all": {"boxes_per_image", "average_recall", "recall_50", "recall_70"}, "num_gt"}``.
+    """
+    props = [np.asarray(p, np.float64).reshape(-1, 4) for p in proposals_per_image]
+    most = max((len(p) for p in props), default=0)
+    ns = [n for n in top_ns if n < most] + [most]
+    rows = []
+    for i, gt in enumerate(gt_boxes_per_image):
+        gt = np.asarray(gt, np.float64).reshape(-1, 4)
+        if difficult is not None:
+            gt = gt[~np.asarray(difficult[i], bool).reshape(-1)]
+        rows.append(_best_overlaps(gt, props[i], ns))
+    best = np.concatenate(rows) if rows else np.zeros((0, len(ns)))  # (G, len(ns)) best IoU in the top n
+    if len(best) == 0:
+        ar = r50 = r70 = [None] * len(ns)
+    else:
+        hits = best[:, :, None] >= AR_THRESHOLDS[None, None, :]  # (G, N, T)
+        ar = hits.mean(axis=(0, 2)).tolist()
+        r50, r70 = (best >= 0.5).mean(axis=0).tolist(), (best >= 0.7).mean(axis=0).tolist()
+    return {
+        "n": ns[:-1], "average_recall": ar[:-1], "recall_50": r50[:-1], "recall_70": r70[:-1],
+        "all": {"boxes_per_image": float(np.mean([len(p) for p in props])) if props else 0.0,
+                "average_recall": ar[-1], "recall_50": r50[-1], "recall_70": r70[-1]},
+        "num_gt": int(len(best)),
+    }
