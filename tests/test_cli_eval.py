@@ -149,7 +149,11 @@ def test_model_form_calls_evaluate_model(monkeypatch, tmp_path, capfd):
         calls.append((str(config_path), str(weights), str(data_root), split, protocol, str(json_out), overrides, device))
         return EvalResult(protocol=protocol, mAP=0.25, per_class={"cat": 0.25, "dog": None})
 
-    monkeypatch.setitem(sys.modules, "detect.model_eval", types.SimpleNamespace(evaluate_model=evaluate_model))
+    def result_paths(out):
+        return out.with_name(f"{out.stem}_voc"), out.with_name(f"{out.stem}_coco.json")
+
+    monkeypatch.setitem(sys.modules, "detect.model_eval",
+                        types.SimpleNamespace(evaluate_model=evaluate_model, result_paths=result_paths))
     rc = main(["eval", "--config", "c.yaml", "--weights", "m.pt", "--data", "root", "--split", "val", "--protocol",
                "voc12", "--json", str(tmp_path / "o.json"), "--set", "test.score_thresh=0.1", "--device", "cpu"])
     assert rc == 0

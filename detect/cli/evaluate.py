@@ -47,7 +47,7 @@ def eval_command(
 
     Example: detladder eval --gt instances_val.json --dets results.json --protocol coco --json ap.json
 
-    Example: detladder eval --config configs/faster_rcnn.yaml --weights runs/frcnn/model.pt --data data/VOC2007
+    Example: detladder eval --config configs/ladder/faster_rcnn.yaml --weights runs/frcnn/model.pt --data data/VOC2007
     --split test --protocol voc07 --json ap.json
     """
     files_form = gt is not None or dets is not None
@@ -64,15 +64,16 @@ def eval_command(
         from eval.file_eval import evaluate_files
 
         result = evaluate_files(gt, dets, protocol, split=split, backend=backend)
+        written = []
         if json_out is not None:
             from eval.files import atomic_write_json
 
-            atomic_write_json(json_out, result.to_json())
+            written = [atomic_write_json(json_out, result.to_json())]
     else:
         if config is None or weights is None or data is None or json_out is None:
             raise typer.BadParameter("the model form needs --config, --weights, --data and --json")
         from detect.cli.common import progress_enabled
-        from detect.model_eval import evaluate_model
+        from detect.model_eval import evaluate_model, result_paths
 
         result = evaluate_model(config, weights, data, split, protocol, json_out, overrides=list(set_ or []),
                                 device=device, progress=progress_enabled())
@@ -80,7 +81,11 @@ def eval_command(
             from eval.files import atomic_write_json
 
             atomic_write_json(json_out, result.to_json())
+        voc_dir, coco_json = result_paths(json_out)
+        written = [json_out] + [p for p in (voc_dir, coco_json) if p.exists()]
     _print_table(result)
+    if written:
+        print("wrote " + ", ".join(f"{p}/ (devkit result files)" if p.is_dir() else str(p) for p in written))
 
 
 def _print_table(result) -> None:

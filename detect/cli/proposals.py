@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -136,8 +135,13 @@ def evaluate(
     atomic_write_json(json_out, payload)
     if plot is not None:
         plot_recall_vs_n({method: recall}, plot)
-    r05 = recall.recall[0.5]["all"]
-    print(json.dumps({"recall@0.5": r05, "mabo": recall.mabo, "boxes_per_image": recall.boxes_per_image}))
+
+    def num(value):  # None when the split has no ground truth
+        return "n/a" if value is None else f"{value:.3f}"
+
+    plotted = f"; plot: {plot}" if plot is not None else ""
+    print(f"{method}: recall@0.5 {num(recall.recall[0.5]['all'])}, MABO {num(recall.mabo)}, "
+          f"{recall.boxes_per_image:.0f} boxes/image -> {json_out}{plotted}")
 
 
 def register(root) -> None:
