@@ -143,7 +143,7 @@ def _image_sets(args, tmp: Path):
 
 
 def _ours(image, params):
-    from proposals import selective_search
+    from proposals.selective_search import selective_search
 
     t, c = time.perf_counter(), time.process_time()
     boxes = selective_search(image, **params)

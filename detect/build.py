@@ -1,9 +1,18 @@
-"""From ``config.model.rung`` to a detector: one plain dict, no registration side effects.
+"""From ``config.model``'s named parts to a ``Detector``: two plain dicts of part builders.
 
-``RUNGS[name].build(config, num_classes) -> Detector`` and
-``RUNGS[name].proposal_method`` names the precomputed proposals the rung needs
-("selective_search", "sliding_window") or None when it makes its own (RPN,
-whole image). A reader jumps from a config's ``rung`` straight to the builder.
+    model.proposals   -> PROPOSAL_PARTS[name].build(config, backbone)              -> proposal source
+    model.region_head -> REGION_HEADS[name].build(config, backbone, num_classes)   -> region head
+
+A reader jumps from a part's name in a config to its builder here, and from the
+builder to the part's class. Builders are the only code that reads a config:
+they pass the part's own section (``model.rpn``, ``model.precomputed``,
+``model.windows``, ``model.roi_head``, ``model.crop``, ``model.global_pool``)
+as keyword arguments. The shared backbone is built when either part reads its
+features; the crop head owns a backbone of its own (same name, width and seed).
+
+The ladder's rung names are labels read off the parts (:data:`LADDER`), used
+in reports and model.pt; nothing is built from them. Any other pair of parts is
+a detector too (configs/combinations/). See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -12,53 +21,163 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch import nn
 
-from detect.detectors.base import Detector
-from detect.detectors.crop_head import build_rcnn
-from detect.detectors.fast_rcnn import build_fast_rcnn
-from detect.detectors.faster_rcnn import build_faster_rcnn
-from detect.detectors.regression import build_regression
-from detect.detectors.sliding_window import build_sliding_window
-from detect.detectors.svm import fit_rcnn_svms
+from detect.backbones import backbone_from_config
+from detect.detectors.base import Detector, build_transform
 
-
-@dataclass(frozen=True)
-class RungSpec:
-    build: Callable[..., Detector]  # (config, num_classes) -> Detector
-    proposal_method: str | None = None
-    # (model, config, voc, proposals by image id) -> None: a stage after the SGD iterations
-    # (R-CNN's per-class SVMs, issue 6); called by detect.train before model.pt is written.
-    post_train: Callable[..., None] | None = None
-
-
-RUNGS: dict[str, RungSpec] = {
-    "faster_rcnn": RungSpec(build_faster_rcnn, None),
-    # issue 6: the lower rungs. Fast R-CNN is Faster R-CNN with the RPN swapped for
-    # precomputed Selective Search boxes; sliding windows are made inside the model.
-    "regression": RungSpec(build_regression, None),
-    "sliding_window": RungSpec(build_sliding_window, None),
-    "rcnn": RungSpec(build_rcnn, "selective_search", post_train=fit_rcnn_svms),
-    "fast_rcnn": RungSpec(build_fast_rcnn, "selective_search"),
+#: The classic ladder: (proposals, region head) -> the rung's name, in ladder order.
+LADDER: dict[tuple[str, str], str] = {
+    ("whole_image", "global_pool"): "regression",
+    ("windows", "crop"): "sliding_window",
+    ("precomputed", "crop"): "rcnn",
+    ("precomputed", "roi"): "fast_rcnn",
+    ("rpn", "roi"): "faster_rcnn",
 }
 
 
+@dataclass(frozen=True)
+class Part:
+    """A part's builder and whether the part reads the detector's shared backbone features."""
+
+    build: Callable[..., nn.Module]
+    reads_features: bool
+
+
+# --------------------------------------------------------------------------- proposal sources
+
+
+def rpn_part(config, backbone) -> nn.Module:
+    """Faster R-CNN's RPN on the shared features (``model.rpn``)."""
+    from proposals.rpn import build_rpn
+
+    rpn = config.model.rpn
+    return build_rpn(
+        backbone.out_channels, anchor_sizes=rpn.anchors.sizes, aspect_ratios=rpn.anchors.aspect_ratios,
+        num_feature_maps=getattr(backbone, "num_feature_maps", 1),
+        pre_nms_top_n_train=rpn.pre_nms_top_n_train, post_nms_top_n_train=rpn.post_nms_top_n_train,
+        pre_nms_top_n_test=rpn.pre_nms_top_n_test, post_nms_top_n_test=rpn.post_nms_top_n_test,
+        nms_thresh=rpn.nms_thresh, fg_iou_thresh=rpn.fg_iou_thresh, bg_iou_thresh=rpn.bg_iou_thresh,
+        batch_size_per_image=rpn.batch_size_per_image, positive_fraction=rpn.positive_fraction,
+        score_thresh=rpn.score_thresh,
+    )
+
+
+def precomputed_part(config, backbone) -> nn.Module:
+    """Boxes computed outside the network (``model.precomputed``; detect/proposal_route.py supplies them)."""
+    from detect.detectors.precomputed import PrecomputedSource
+
+    pre = config.model.precomputed
+    return PrecomputedSource(pre.top_n_train, pre.top_n_test)
+
+
+def windows_part(config, backbone) -> nn.Module:
+    """Dense sliding windows made from the image size (``model.windows``)."""
+    from detect.detectors.sliding_window import SlidingWindowSource
+
+    win = config.model.windows
+    return SlidingWindowSource(win.scales, win.ratios, win.stride)
+
+
+def whole_image_part(config, backbone) -> nn.Module:
+    """One region per image: the image itself."""
+    from detect.detectors.regression import WholeImageSource
+
+    return WholeImageSource()
+
+
+PROPOSAL_PARTS: dict[str, Part] = {
+    "rpn": Part(rpn_part, reads_features=True),
+    "precomputed": Part(precomputed_part, reads_features=False),
+    "windows": Part(windows_part, reads_features=False),
+    "whole_image": Part(whole_image_part, reads_features=False),
+}
+
+
+# --------------------------------------------------------------------------- region heads
+
+
+def roi_head_part(config, backbone, num_classes: int) -> nn.Module:
+    """RoI pooling on the shared features -> two-layer MLP -> classes + boxes (``model.roi_head``)."""
+    from detect.detectors.roi_heads import build_region_heads
+
+    head, test = config.model.roi_head, config.test
+    return build_region_heads(
+        backbone.out_channels, num_classes, featmap_names=backbone.featmap_names, roi_op=head.roi_op,
+        output_size=head.output_size, sampling_ratio=head.sampling_ratio,
+        representation_size=head.representation_size, fg_iou_thresh=head.fg_iou_thresh,
+        bg_iou_thresh_hi=head.bg_iou_thresh_hi, bg_iou_thresh_lo=head.bg_iou_thresh_lo,
+        batch_size_per_image=head.batch_size_per_image, positive_fraction=head.positive_fraction,
+        bbox_reg_weights=head.bbox_reg_weights, score_thresh=test.score_thresh, nms_thresh=test.nms_thresh,
+        detections_per_image=test.detections_per_image,
+    )
+
+
+def crop_head_part(config, backbone, num_classes: int) -> nn.Module:
+    """Crop-and-warp every region through a backbone of its own (``model.crop``), optional SVM stage."""
+    from detect.detectors.crop_head import CropHead
+    from detect.detectors.rcnn import RCNNSampler
+    from detect.detectors.svm import SVMStage
+
+    crop, head, test = config.model.crop, config.model.roi_head, config.test
+    own = backbone_from_config(config.model.backbone, seed=config.seed)
+    sampler = RCNNSampler(batch_size=crop.batch_size, positive_fraction=crop.positive_fraction,
+                          fg_iou_thresh=crop.fg_iou_thresh, bg_iou_hi=crop.bg_iou_thresh_hi,
+                          bg_iou_lo=crop.bg_iou_thresh_lo)
+    svm = SVMStage(head.representation_size, num_classes, enabled=crop.head == "svm", neg_iou=crop.svm_neg_iou,
+                   rounds=crop.svm_rounds, c_reg=crop.svm_c, images=crop.svm_images, seed=config.seed)
+    return CropHead(
+        own, num_classes, crop_size=crop.size, context_pad=crop.context_pad, pool_size=crop.pool_size,
+        representation_size=head.representation_size, sampler=sampler, bbox_reg_weights=head.bbox_reg_weights,
+        chunk_size=crop.chunk_size, score_thresh=test.score_thresh, nms_thresh=test.nms_thresh,
+        detections_per_img=test.detections_per_image, svm=svm,
+    )
+
+
+def global_pool_part(config, backbone, num_classes: int) -> nn.Module:
+    """The whole feature map pooled to one vector -> class scores + one box (``model.global_pool``)."""
+    from detect.detectors.regression import GlobalPoolHead
+
+    pool = config.model.global_pool
+    return GlobalPoolHead(backbone.out_channels, num_classes, representation_size=pool.representation_size,
+                          pool_size=pool.pool_size, class_agnostic=pool.class_agnostic, target=pool.target,
+                          topk=pool.topk, score_thresh=config.test.score_thresh)
+
+
+REGION_HEADS: dict[str, Part] = {
+    "roi": Part(roi_head_part, reads_features=True),
+    "crop": Part(crop_head_part, reads_features=False),
+    "global_pool": Part(global_pool_part, reads_features=True),
+}
+
+
+# --------------------------------------------------------------------------- the composer
+
+
+def rung_label(model_config) -> str:
+    """The ladder rung a model config's parts make (``rcnn``, ...), else ``"<proposals>+<region_head>"``."""
+    parts = (model_config.proposals, model_config.region_head)
+    return LADDER.get(parts, "+".join(parts))
+
+
+def transform_from_config(config):
+    """Resize so the short side is ``data.image_size`` (long side <= ``data.max_size``), ImageNet normalisation."""
+    return build_transform(config.data.image_size, config.data.max_size)
+
+
 def build_detector(config, num_classes: int) -> Detector:
-    """The detector ``config.model.rung`` names, for ``num_classes`` object classes.
+    """The detector ``config.model`` names, for ``num_classes`` object classes (labels 1..C; 0 is background).
 
-    Deterministic: the same config (same ``seed``) gives the same initial weights.
+    Deterministic: the same config (same ``seed``) gives the same initial weights. Built in the
+    order backbone, proposal source, region head (the heads draw from the seeded global RNG).
     """
-    from eval.errors import InputError
-
-    spec = RUNGS.get(config.model.rung)
-    if spec is None:
-        raise InputError(None, f"model.rung: {config.model.rung!r} is not built yet (available: {', '.join(sorted(RUNGS))})")
-    # Heads draw their initial weights from the global RNG: seed it, and leave the caller's stream alone.
-    with torch.random.fork_rng(devices=[]):
+    source_part = PROPOSAL_PARTS[config.model.proposals]
+    head_part = REGION_HEADS[config.model.region_head]
+    with torch.random.fork_rng(devices=[]):  # seed the heads' RNG, leave the caller's stream alone
         torch.manual_seed(config.seed)
-        return spec.build(config, num_classes)
-
-
-def proposal_method(config) -> str | None:
-    """Which precomputed proposals ``config``'s rung needs (None: it makes its own)."""
-    spec = RUNGS.get(config.model.rung)
-    return spec.proposal_method if spec is not None else None
+        backbone = None
+        if source_part.reads_features or head_part.reads_features:
+            backbone = backbone_from_config(config.model.backbone, seed=config.seed)
+        source = source_part.build(config, backbone)
+        head = head_part.build(config, backbone, num_classes)
+        return Detector(transform_from_config(config), backbone, source, head, rung=rung_label(config.model))

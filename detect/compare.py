@@ -39,30 +39,37 @@ from eval.report_schema import SCHEMA_VERSION, validate_metrics
 
 Log = Callable[[str], None]
 
-#: What each rung's proposal source is, for the ladder table.
+#: Each proposal part in words, for the ladder table (precomputed: the method's name).
 PROPOSAL_SOURCES: dict[str, str] = {
-    "regression": "none (whole image)",
-    "sliding_window": "sliding windows",
-    "rcnn": "Selective Search",
-    "fast_rcnn": "Selective Search",
-    "faster_rcnn": "RPN on shared features",
+    "whole_image": "none (whole image)",
+    "windows": "sliding windows",
+    "rpn": "RPN on shared features",
 }
+_METHODS = {"selective_search": "Selective Search", "sliding_window": "sliding windows (precomputed)"}
 _ROI_OPS = {"roi_pool": "RoI max pooling", "roi_align": "RoIAlign", "roi_align_matmul": "RoIAlign"}
 
 
-def describe_rung(config) -> tuple[str | None, str | None]:
-    """(proposal source, region classifier) of a config, in words for the ladder table."""
-    rung = config.model.rung
+def describe_rung(config) -> tuple[str, str]:
+    """(proposal source, region classifier) of a config, in words for the ladder table: read off its parts."""
     model = config.model
-    if rung == "regression":
-        head = "global-pool head: class + one box"
-    elif rung in ("sliding_window", "rcnn"):
-        head = f"{model.crop.size} px crop-and-warp → backbone → {model.crop.head} head"
-    elif rung in ("fast_rcnn", "faster_rcnn"):
-        head = f"{_ROI_OPS.get(model.roi_head.roi_op, model.roi_head.roi_op)} on shared features → MLP head"
+    if model.proposals == "precomputed":
+        source = _METHODS.get(model.precomputed.method, model.precomputed.method)
     else:
-        head = None
-    return PROPOSAL_SOURCES.get(rung, rung), head
+        source = PROPOSAL_SOURCES.get(model.proposals, model.proposals)
+    if model.region_head == "global_pool":
+        head = "global-pool head: class + one box"
+    elif model.region_head == "crop":
+        head = f"{model.crop.size} px crop-and-warp → backbone → {model.crop.head} head"
+    else:
+        head = f"{_ROI_OPS.get(model.roi_head.roi_op, model.roi_head.roi_op)} on shared features → MLP head"
+    return source, head
+
+
+def _rung(config) -> str:
+    """The rung label of a config's parts (``detect.build.rung_label``, imported when needed)."""
+    from detect.build import rung_label
+
+    return rung_label(config.model)
 
 
 EXAMPLE_SCORE_THRESH = 0.4  # detections drawn in the example figure
@@ -121,7 +128,7 @@ def failed_row(name: str, config_path: Path, config, error: str) -> dict:
     """The metrics.json row of a variant that did not finish."""
     source, head = describe_rung(config)
     return {"name": name, "config": str(config_path), "status": "failed", "error": error,
-            "rung": config.model.rung,
+            "rung": _rung(config),
             "proposal_source": source, "region_classifier": head, "mAP": None, "per_class": {},
             "seconds_per_image": {"proposals": None, "network": None, "total": None}, "params": None,
             "train_seconds": None, "curves": {"pooled": None, "per_class": {}}, "examples": {}}
@@ -208,30 +215,24 @@ class ProposalMemo:
         self._store: dict = {}
 
     def get(self, config, index: int, image) -> tuple[list | None, list | None]:
-        from detect.build import proposal_method
-        from detect.data.training import proposal_params
-        from proposals.cache import compute_proposals
+        from detect.proposal_route import image_proposals, spec_key
 
-        method = proposal_method(config)
-        if method is None:
+        spec = spec_key(config)
+        if spec is None:
             return None, None
-        key = (method, json.dumps(proposal_params(config, method), sort_keys=True), index)
-        if key not in self._store:
+        if (spec, index) not in self._store:
             cpu = time.process_time()
-            boxes, seconds = compute_proposals(image, method, proposal_params(config, method))
-            self._store[key] = boxes, seconds, time.process_time() - cpu
-        boxes, seconds, _ = self._store[key]
+            boxes, seconds = image_proposals(config, [image])
+            self._store[(spec, index)] = boxes[0], seconds[0], time.process_time() - cpu
+        boxes, seconds, _ = self._store[(spec, index)]
         return [boxes], [seconds]
 
     def cpu_seconds(self, config, index: int) -> float:
         """Process CPU seconds spent computing this image's proposals (0 for rungs without precomputed ones)."""
-        from detect.build import proposal_method
-        from detect.data.training import proposal_params
+        from detect.proposal_route import spec_key
 
-        method = proposal_method(config)
-        if method is None:
-            return 0.0
-        return self._store[(method, json.dumps(proposal_params(config, method), sort_keys=True), index)][2]
+        spec = spec_key(config)
+        return 0.0 if spec is None else self._store[(spec, index)][2]
 
 
 def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol: str,
@@ -252,13 +253,13 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
     for i in range(min(warmup, n)):  # warm-up: allocator, caches, lazy initialisation
         image = dataset[i][0]
         props, secs = memo.get(config, i, image)
-        run_detector(model, config, [image], proposals=props, proposal_seconds=secs, batch_size=1)
+        run_detector(model, config, [image], proposals=props, proposal_seconds=secs)
     gts, dets, times, cpu = [], [], [], []
     for i in range(n):
         image, ann = dataset[i]
         props, secs = memo.get(config, i, image)
         tick = time.process_time()
-        result, stage = run_detector(model, config, [image], proposals=props, proposal_seconds=secs, batch_size=1)
+        result, stage = run_detector(model, config, [image], proposals=props, proposal_seconds=secs)
         cpu.append(time.process_time() - tick + memo.cpu_seconds(config, i))
         dets.append(result[0])
         times.append(stage[0])
@@ -307,7 +308,7 @@ def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: 
     source, head = describe_rung(model_config)  # what ran (a hand-trained run may differ from the file)
     measured["training"] = _training_record(run_dir)
     return {"name": name, "config": str(config_path), "status": "ok", "error": None,
-            "rung": model_config.model.rung,
+            "rung": _rung(model_config),
             "proposal_source": source, "region_classifier": head, **measured, "train_seconds": seconds}
 
 
@@ -392,7 +393,7 @@ def compare(
     memo = ProposalMemo()
     for k, (name, path) in enumerate(zip(names, config_paths)):
         config = configs[name]
-        log(f"[{k + 1}/{len(names)}] {name} ({config.model.rung})")
+        log(f"[{k + 1}/{len(names)}] {name} ({_rung(config)})")
         row_path = out_dir / name / "compare.json"
         record = _read_json(row_path)
         if record.get("config_hash") == config_hash(config) and record.get("fingerprint") == fingerprint:

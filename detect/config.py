@@ -28,7 +28,9 @@ from proposals.images import DEFAULT_MAX_PIXELS
 
 _FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
-Rung = Literal["regression", "sliding_window", "rcnn", "fast_rcnn", "faster_rcnn"]
+# The parts a detector is composed of (detect/build.py maps each name to its builder).
+ProposalPart = Literal["rpn", "precomputed", "windows", "whole_image"]
+RegionHeadPart = Literal["roi", "crop", "global_pool"]
 
 
 @dataclass
@@ -86,7 +88,7 @@ class RPNConfig:
 
 @dataclass
 class RoIHeadConfig:
-    """The region classifier shared by Fast and Faster R-CNN (and the crop-based rungs' head)."""
+    """``model.region_head: roi``: RoI pooling on the shared features -> two-layer MLP (Fast/Faster R-CNN)."""
 
     roi_op: Literal["roi_pool", "roi_align", "roi_align_matmul"] = "roi_align_matmul"
     output_size: int = 7
@@ -100,27 +102,41 @@ class RoIHeadConfig:
     bbox_reg_weights: list[float] = field(default_factory=lambda: [10.0, 10.0, 5.0, 5.0])
 
 
-@dataclass
-class ProposalsConfig:
-    """Precomputed proposal sources (Selective Search, sliding windows) and their cache."""
+def _window_default(name: str):
+    """A default of ``proposals.sliding_window.sliding_windows``: the one place window defaults live."""
+    import inspect
 
-    method: Literal["selective_search", "sliding_window", "none"] = "none"
-    mode: Literal["fast", "quality"] = "fast"
-    cache_dir: str | None = None  # default: <data.root>/proposals/<method>-<mode>
+    from proposals.sliding_window import sliding_windows
+
+    return inspect.signature(sliding_windows).parameters[name].default
+
+
+@dataclass
+class PrecomputedConfig:
+    """``model.proposals: precomputed``: boxes computed outside the network, cached per image (detect/proposal_route.py)."""
+
+    method: Literal["selective_search", "sliding_window"] = "selective_search"
+    # The method's keyword arguments (e.g. mode, max_side, min_size, seed for Selective Search); names left out
+    # take the method's own defaults (proposals/selective_search.py, proposals/sliding_window.py).
+    params: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None  # default: <data.root>/proposals/<method>-<mode or "default">
     compute: bool = True  # compute a missing cache on demand; false = error
-    max_side: int | None = None
-    min_size: int = 4
     top_n_train: int = 2000
     top_n_test: int = 2000
-    # sliding windows
-    scales: list[float] = field(default_factory=lambda: [16.0, 32.0, 64.0])
-    ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
-    stride: float = 8.0
 
 
 @dataclass
-class RegressionConfig:
-    """The regression rung's global-pool head (issue 6)."""
+class WindowsConfig:
+    """``model.proposals: windows``: dense sliding windows made inside the model from the image size."""
+
+    scales: list[float] = field(default_factory=lambda: list(_window_default("scales")))  # sqrt(window area), px
+    ratios: list[float] = field(default_factory=lambda: list(_window_default("ratios")))  # height / width
+    stride: float = field(default_factory=lambda: float(_window_default("stride")))
+
+
+@dataclass
+class GlobalPoolConfig:
+    """``model.region_head: global_pool``: the whole image pooled to one vector -> class scores + one box."""
 
     class_agnostic: bool = False  # one box for every class, or one box per class
     target: Literal["largest", "first"] = "largest"  # the one object per image the box is trained on
@@ -131,7 +147,7 @@ class RegressionConfig:
 
 @dataclass
 class CropHeadConfig:
-    """Crop-and-warp region classifier of the sliding_window and rcnn rungs (issue 6)."""
+    """``model.region_head: crop``: every region cropped, warped and run through its own backbone."""
 
     size: int = 227  # side of the warped crops (R-CNN: 227 for ~500 px images)
     context_pad: float = 16.0  # context pixels per side at the warped scale (R-CNN: 16 of 227)
@@ -153,14 +169,21 @@ class CropHeadConfig:
 
 @dataclass
 class ModelConfig:
-    """Which rung, on which backbone, with which parts."""
+    """A detector as named parts: a proposal source and a region head on one backbone, each with its section.
 
-    rung: Rung = "faster_rcnn"
+    The ladder's rung names (regression ... faster_rcnn) are labels read off the parts
+    (``detect.build.rung_label``), never configured.
+    """
+
+    proposals: ProposalPart = "rpn"
+    region_head: RegionHeadPart = "roi"
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     rpn: RPNConfig = field(default_factory=RPNConfig)
+    precomputed: PrecomputedConfig = field(default_factory=PrecomputedConfig)
+    windows: WindowsConfig = field(default_factory=WindowsConfig)
     roi_head: RoIHeadConfig = field(default_factory=RoIHeadConfig)
-    regression: RegressionConfig = field(default_factory=RegressionConfig)
     crop: CropHeadConfig = field(default_factory=CropHeadConfig)
+    global_pool: GlobalPoolConfig = field(default_factory=GlobalPoolConfig)
 
 
 @dataclass
@@ -199,7 +222,6 @@ class Config:
     classes: list[str] | None = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    proposals: ProposalsConfig = field(default_factory=ProposalsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
 
@@ -385,9 +407,53 @@ def _build(cls: type, tree: dict, prefix: str, origins: dict):
     return cls(**kwargs)
 
 
+# Configs written before issue 12 named a rung (``model.rung``) and kept precomputed proposals and
+# sliding windows in a top-level ``proposals`` section; a rung is this pair of parts.
+_RUNG_PARTS = {"regression": ("whole_image", "global_pool"), "sliding_window": ("windows", "crop"),
+               "rcnn": ("precomputed", "crop"), "fast_rcnn": ("precomputed", "roi"), "faster_rcnn": ("rpn", "roi")}
+_WINDOW_KEYS = ("scales", "ratios", "stride")
+
+
+def upgrade_rung_layout(tree: dict) -> dict:
+    """A tree in the layout before issue 12 (``model.rung``, ``proposals.*``, ``model.regression``) in today's.
+
+    So that model.pt files and ``--set proposals.top_n_test=...`` from earlier runs keep working;
+    a tree already in today's layout is returned unchanged.
+    """
+    model = tree.get("model") if isinstance(tree.get("model"), dict) else {}
+    old = tree.get("proposals") if isinstance(tree.get("proposals"), dict) else None
+    if "rung" not in model and "regression" not in model and old is None:
+        return tree
+    tree, model, old = {k: v for k, v in tree.items() if k != "proposals"}, dict(model), dict(old or {})
+    rung = model.pop("rung", None)
+    if rung in _RUNG_PARTS:
+        model.setdefault("proposals", _RUNG_PARTS[rung][0])
+        model.setdefault("region_head", _RUNG_PARTS[rung][1])
+    elif rung is not None:
+        model["rung"] = rung  # not a rung: validation names the unknown key
+    if "regression" in model:
+        model["global_pool"] = model.pop("regression")
+    windows = {k: old[k] for k in _WINDOW_KEYS if k in old}
+    pre = {k: old[k] for k in ("cache_dir", "compute", "top_n_train", "top_n_test") if k in old}
+    if old.get("method") == "sliding_window" and model.get("proposals") == "precomputed":
+        pre.update(method="sliding_window", params=windows)
+    elif any(k in old for k in ("method", "mode", "max_side", "min_size")):
+        given = {k: old[k] for k in ("mode", "max_side", "min_size") if k in old}
+        # A full old-layout tree meant the old section's defaults for what it left out.
+        pre["params"] = {"mode": "fast", "max_side": None, "min_size": 4, **given} if "method" in old else given
+    if windows:  # the old keys win: they come from the stored config or a later --set
+        model["windows"] = {**(model.get("windows") or {}), **windows}
+    if pre:
+        current = dict(model.get("precomputed") or {})
+        pre["params"] = {**(current.get("params") or {}), **pre.get("params", {})}
+        model["precomputed"] = {**current, **pre}
+    tree["model"] = model
+    return tree
+
+
 def config_from_tree(tree: dict, origins: dict | None = None) -> Config:
-    """Validate a plain (already merged) tree into a :class:`Config`."""
-    return _build(Config, tree, "", origins or {})
+    """Validate a plain (already merged) tree into a :class:`Config` (earlier layouts upgraded first)."""
+    return _build(Config, upgrade_rung_layout(tree), "", origins or {})
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

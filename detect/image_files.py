@@ -185,7 +185,6 @@ def detect_files(paths: list[str | os.PathLike], out_dir: str | os.PathLike, wei
     from detect.engine.distributed import resolve_device  # torch: only once the files are known to be fine
     from detect.inference import load_detector, run_detector
 
-    overrides = list(overrides) + ([f"test.score_thresh={score_thresh}"] if score_thresh is not None else [])
     model, cfg, class_names = load_detector(weights, config, resolve_device(device), overrides)
     image_dir = out / ANNOTATED_DIR
     batch_size = batch_size or cfg.test.batch_size
@@ -200,7 +199,7 @@ def detect_files(paths: list[str | os.PathLike], out_dir: str | os.PathLike, wei
                 failed.append(str(exc))
                 say(str(exc))
         if batch:
-            dets, _ = run_detector(model, cfg, [img for _, _, img in batch], batch_size=batch_size)
+            dets, _ = run_detector(model, cfg, [img for _, _, img in batch], score_thresh=score_thresh)
             for (file, rel, image), det in zip(batch, dets):
                 canvas = draw_detections(image, det["boxes"], det["scores"], det["labels"], class_names)
                 _write_image(image_dir / rel, canvas, inputs)

@@ -3,10 +3,11 @@
 * :func:`load_detector` reads our ``model.pt`` (weights + config + class names),
   a ``checkpoint.pt``, or a raw torchvision Faster R-CNN state dict (with a config
   such as configs/coco/faster_rcnn_r50_fpn.yaml), always ``weights_only=True``.
-* :func:`run_detector` maps HxWx3 uint8 RGB arrays to per-image ``Detections``
-  (numpy; labels 0-based into the class list) and ``StageTimes``. Rungs that read
-  precomputed proposals get them computed here (timed, counted as the proposal
-  stage) unless the caller passes them.
+* :func:`run_detector` maps one batch of HxWx3 uint8 RGB arrays to per-image
+  ``Detections`` (numpy; labels 0-based into the class list) and ``StageTimes``.
+  Detectors that read precomputed proposals get them from
+  ``detect.proposal_route.image_proposals`` (timed, counted as the proposal stage)
+  unless the caller passes them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from detect.build import build_detector, proposal_method
+from detect.build import build_detector
 from detect.config import Config, apply_overrides, config_from_tree, config_to_dict, load_config
-from detect.data.training import proposal_params, to_tensor
+from detect.data.tensors import to_tensor
 from detect.detectors.base import StageTimes
 from detect.engine.checkpoint import load_safely
 from eval.errors import InputError
@@ -81,41 +82,31 @@ def _to_numpy(det: dict) -> Detections:
 
 def run_detector(model: torch.nn.Module, config: Config, images: list[np.ndarray], *,
                  proposals: list[np.ndarray] | None = None, proposal_seconds: list[float] | None = None,
-                 batch_size: int | None = None) -> tuple[list[Detections], list[StageTimes]]:
-    """Detect objects in HxWx3 uint8 RGB ``images`` with an eval-mode ``model``.
+                 score_thresh: float | None = None) -> tuple[list[Detections], list[StageTimes]]:
+    """Detect objects in one batch of HxWx3 uint8 RGB ``images`` with an eval-mode ``model``.
 
     Returns per image ``Detections`` (boxes (D, 4) float64 original pixels, scores
-    (D,), labels (D,) 0-based) and ``StageTimes`` (seconds). For rungs with
+    (D,), labels (D,) 0-based) and ``StageTimes`` (seconds). For detectors with
     precomputed proposals, ``proposals`` (per image (P, 4)) may be given with their
-    ``proposal_seconds``; otherwise they are computed here and timed.
+    ``proposal_seconds``; otherwise they are computed here and timed. ``score_thresh``
+    (None: ``config.test.score_thresh``) keeps the detections scoring above it.
+    Callers split their images into batches (``test.batch_size``); this runs one.
     """
+    from detect.proposal_route import image_proposals
+
     if model.training:
         raise ValueError("run_detector needs a model in eval mode (call model.eval())")
+    if not images:
+        return [], []
     device = next(model.parameters()).device
-    method = proposal_method(config)
-    if method is not None and proposals is None:
-        from proposals.cache import compute_proposals
-
-        params = proposal_params(config, method)
-        proposals, proposal_seconds = [], []
-        for image in images:
-            boxes, seconds = compute_proposals(image, method, params)
-            proposals.append(boxes)
-            proposal_seconds.append(seconds)
-    batch_size = batch_size or config.test.batch_size
-    detections: list[Detections] = []
-    times: list[StageTimes] = []
-    for start in range(0, len(images), batch_size):
-        chunk = [to_tensor(img).to(device) for img in images[start : start + batch_size]]
-        props = None
-        if method is not None:
-            props = [torch.as_tensor(np.asarray(p, np.float32).reshape(-1, 4), device=device)
-                     for p in proposals[start : start + batch_size]]
-        with torch.inference_mode():
-            dets, stage = model.detect_with_timing(chunk, props)
-        for k, det in enumerate(dets):
-            detections.append(_to_numpy(det))
-            own = proposal_seconds[start + k] if proposal_seconds is not None else 0.0
-            times.append(StageTimes(proposals=stage.proposals + own, network=stage.network))
-    return detections, times
-
+    if proposals is None:
+        proposals, proposal_seconds = image_proposals(config, images)
+    tensors = [to_tensor(img).to(device) for img in images]
+    props = None
+    if proposals is not None:
+        props = [torch.as_tensor(np.asarray(p, np.float32).reshape(-1, 4), device=device) for p in proposals]
+    with torch.inference_mode():
+        dets, stage = model.detect_with_timing(tensors, props, score_thresh=score_thresh)
+    times = [StageTimes(proposals=stage.proposals + (proposal_seconds[k] if proposal_seconds is not None else 0.0),
+                        network=stage.network) for k in range(len(dets))]
+    return [_to_numpy(det) for det in dets], times

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import torch
 
-from detect.build import proposal_method
 from detect.config import Config
-from detect.data.training import split_proposals
 from detect.data.voc import VOCDataset
 from detect.detectors.base import StageTimes
 from detect.engine import distributed
 from detect.inference import load_detector, run_detector
+from detect.proposal_route import split_proposals
 from eval.errors import InputError
 from eval.types import Detections, EvalResult
 
@@ -33,13 +32,10 @@ def detect_split(model: torch.nn.Module, config: Config, voc: VOCDataset, *, dis
     """Detections and stage times for every image of ``voc``, in dataset order (gathered on every rank).
 
     Precomputed proposals come from the split's cache (their compute seconds from
-    the cache too); rank ``r`` of ``K`` detects images ``r, r+K, ...``.
+    the cache too; ranks share the computing); rank ``r`` of ``K`` detects images ``r, r+K, ...``.
     """
     dist = dist or distributed.DistInfo()
-    method = proposal_method(config)
-    cached = None
-    if method:  # rank 0 fills the cache, then the others read it
-        cached = distributed.main_first(dist, lambda: split_proposals(config, voc, method, progress=progress and dist.is_main))
+    cached = split_proposals(config, voc, dist=dist, progress=progress)
     mine = list(range(dist.rank, len(voc), dist.world_size))
     batch = config.test.batch_size
     results: dict[int, tuple[Detections, StageTimes]] = {}
@@ -51,7 +47,7 @@ def detect_split(model: torch.nn.Module, config: Config, voc: VOCDataset, *, dis
         if cached is not None:
             ids = [voc.annotations[i].image_id for i in idx]
             kwargs = {"proposals": [cached.boxes[k] for k in ids], "proposal_seconds": [cached.seconds[k] for k in ids]}
-        dets, times = run_detector(model, config, images, batch_size=batch, **kwargs)
+        dets, times = run_detector(model, config, images, **kwargs)
         results.update({i: (d, t) for i, d, t in zip(idx, dets, times)})
         if bar is not None:
             bar.advance(bar.task_ids[0], len(idx))
@@ -110,7 +106,7 @@ def evaluate_model(config_path, weights, data_root, split: str, protocol: str, j
     dev = distributed.resolve_device(device)
     dist = distributed.setup(dev)
     model, config, class_names = load_detector(weights, config_path, dev, overrides)
-    voc = VOCDataset(data_root, split, class_names=class_names, on_error="raise")
+    voc = VOCDataset(data_root, split, class_names=class_names, on_error="raise", max_pixels=config.data.max_image_pixels)
     if len(voc) == 0:
         raise InputError(Path(data_root) / "ImageSets" / "Main" / f"{split}.txt", "the split lists no images")
     dets, _ = detect_split(model, config, voc, dist=dist, progress=progress)

@@ -25,9 +25,9 @@ from typing import Callable
 
 import torch
 
-from detect.build import RUNGS, build_detector, proposal_method
+from detect.build import build_detector
 from detect.config import Config, config_to_dict
-from detect.data.training import BatchPlan, TrainingSet, collate, split_proposals
+from detect.data.training import BatchPlan, SkippedImage, TrainingSet, collate
 from detect.data.voc import VOCDataset
 from detect.engine import distributed
 from detect.engine.checkpoint import load_safely, model_payload, save_atomic
@@ -60,11 +60,10 @@ def _load_data(config: Config, say: Callable[[str], None], progress: bool, dist)
     if len(voc) == 0:
         raise InputError(Path(config.data.root) / "ImageSets" / "Main" / f"{config.data.train_split}.txt",
                          "no usable training images")
-    method = proposal_method(config)
-    props = None
-    if method:
-        props = distributed.main_first(dist, lambda: split_proposals(config, voc, method, progress=progress).boxes)
-    return voc, skipped, props
+    from detect.proposal_route import split_proposals
+
+    found = split_proposals(config, voc, dist=dist, progress=progress)
+    return voc, skipped, (found.boxes if found is not None else None)
 
 
 def _validate(model, config: Config, dist, progress: bool) -> float:
@@ -155,15 +154,37 @@ def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, pro
     log.close()
     finished = loop.iteration >= config.train.iterations
     model_path = None
-    post_train = RUNGS[config.model.rung].post_train
-    if finished and dist.is_main and post_train is not None and loop.iteration > start:
-        post_train(model, config, voc, props or {})  # e.g. R-CNN's SVMs (issue 6)
+    if finished and dist.is_main and loop.iteration > start:
+        _fit_stage(model, TrainingSet(voc, props), dev)  # e.g. R-CNN's SVMs (issue 6)
     if finished and dist.is_main:
         model_path = save_atomic(model_payload(model.state_dict(), config_to_dict(config), class_names,
-                                               config.model.rung), run / "model.pt")
+                                               model.rung), run / "model.pt")
     distributed.barrier(dist)
     return TrainResult(run, model_path if finished else None, run / "checkpoint.pt", loop.iteration,
                        loop.seconds, last, skipped, val_map)
+
+
+def _fit_stage(model, images: TrainingSet, dev) -> None:
+    """Fit the region head's stage after the SGD iterations (R-CNN's SVMs), if it has one.
+
+    The stage sees the regions through the detector's own forward: eval mode, one unflipped
+    training image at a time with its targets and proposals, inside ``stage.collect()``.
+    """
+    stage = getattr(model.region_head, "fit_stage", None)
+    if stage is None:
+        return
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), stage.collect():
+        for i in range(min(len(images), stage.num_images)):
+            sample = images[(i, False)]
+            if isinstance(sample, SkippedImage):
+                continue
+            image, target, props = sample
+            model([image.to(dev)], [{k: v.to(dev) for k, v in target.items()}],
+                  [props.to(dev)] if props is not None else None)
+    stage.fit()
+    model.train(was_training)
 
 
 class _Loop:

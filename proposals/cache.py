@@ -129,17 +129,9 @@ def _read_entry(path: Path, sha: str) -> tuple[np.ndarray, float] | str:
 
 
 def _compute_entry(task: tuple) -> tuple:
-    """Worker: decode one image, compute its proposals, write its cache entry.
-
-    A bad image comes back as ``("error", path, detail)``, rebuilt into an
-    InputError by the caller (its two-argument constructor does not survive
-    pickling between processes as an exception).
-    """
+    """Worker: decode one image, compute its proposals, write its cache entry (a bad image raises InputError)."""
     image_id, image_path, sha, method, params, entry = task
-    try:
-        image = load_image(image_path)
-    except InputError as exc:
-        return ("error", exc.path, exc.detail)
+    image = load_image(image_path)
     boxes, seconds = compute_proposals(image, method, params)
     buf = io.BytesIO()
     np.savez(buf, boxes=boxes, seconds=np.float64(seconds), image_sha256=np.str_(sha))
@@ -204,8 +196,6 @@ def get_proposals(
             result.problems.append(f"{entry}: {got}; recomputed")
         todo.append((image_id, image_path, sha, method, params, entry))
     for image_id, boxes, seconds in _run(todo, workers, progress):
-        if image_id == "error":
-            raise InputError(boxes, seconds)  # ("error", path, detail) from a worker
         result.boxes[image_id], result.seconds[image_id] = boxes, seconds
         result.computed += 1
     return result

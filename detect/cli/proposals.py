@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -32,57 +33,60 @@ def _floats(text: str, name: str) -> list[float]:
     return values
 
 
-def _params(method: str, mode: str, max_side, min_size, seed, scales, ratios, stride) -> dict:
-    """The method's keyword arguments from the command-line options."""
+def _params(method: str, mode, max_side, min_size, seed, scales, ratios, stride) -> dict:
+    """The method's keyword arguments the user gave; the rest take the method's own defaults.
+
+    The defaults live once, in the proposal functions' signatures (filled in by
+    ``proposals.cache.normalize_params``, the cache key of every caller).
+    """
     if method == "selective_search":
-        if mode not in ("fast", "quality"):
+        if mode is not None and mode not in ("fast", "quality"):
             raise typer.BadParameter(f"--mode must be fast or quality, not {mode!r}")
-        params = {"mode": mode, "seed": seed}
-        if max_side is not None:
-            params["max_side"] = max_side
-        if min_size is not None:
-            params["min_size"] = min_size
-        return params
+        given = {"mode": mode, "seed": seed, "max_side": max_side, "min_size": min_size}
+        return {k: v for k, v in given.items() if v is not None}
     if method == "sliding_window":
-        return {"scales": _floats(scales, "--scales"), "ratios": _floats(ratios, "--ratios"), "stride": stride}
+        given = {"scales": _floats(scales, "--scales") if scales is not None else None,
+                 "ratios": _floats(ratios, "--ratios") if ratios is not None else None, "stride": stride}
+        return {k: v for k, v in given.items() if v is not None}
     raise typer.BadParameter(f"--method must be selective_search or sliding_window, not {method!r}")
 
 
 def _dataset_proposals(data: Path, split: str, cache: Path, method: str, params: dict, workers: int):
     """(dataset, ProposalSet) for a split; unusable dataset entries are reported and skipped."""
     from detect.data.voc import VOCDataset
-    from proposals.cache import get_proposals
+    from detect.proposal_route import cached_proposals
 
     dataset = VOCDataset(data, split, on_error="skip")
     if dataset.problems:
         first = dataset.problems[0]
         sys.stderr.write(f"detladder: skipped {len(dataset.problems)} unusable image(s); first: {first}\n")
     items = [(ann.image_id, dataset.image_path(i)) for i, ann in enumerate(dataset.annotations)]
-    result = get_proposals(cache, method, params, items, workers=workers, progress=progress_enabled())
+    result = cached_proposals(cache, method, params, items, workers=workers, progress=progress_enabled())
     for problem in result.problems:
         sys.stderr.write(f"detladder: warning: {problem}\n")
     return dataset, result
 
 
 _METHOD = typer.Option(..., "--method", help=METHOD_HELP)
-_MODE = typer.Option("fast", "--mode", help="Selective Search setting of the paper: fast or quality.")
+_MODE = typer.Option(None, "--mode", help="Selective Search setting of the paper: fast (default) or quality.")
 _DATA = typer.Option(..., "--data", help="VOC root (Annotations/, JPEGImages/, ImageSets/Main/).")
 _SPLIT = typer.Option(..., "--split", help="ImageSets/Main/<split>.txt to run on.")
 _WORKERS = typer.Option(2, "--workers", min=1, help="Processes, one image each at a time.")
 _MAX_SIDE = typer.Option(None, "--max-side", help="Selective Search: segment a copy shrunk to this longer side.")
 _MIN_SIZE = typer.Option(None, "--min-size", help="Selective Search: drop boxes narrower/shorter than this (px).")
-_SEED = typer.Option(0, "--seed", help="Selective Search: seed of the ranking's random numbers.")
-_SCALES = typer.Option("32,64,96", "--scales", help="Sliding windows: sqrt(area) in pixels, comma-separated.")
-_RATIOS = typer.Option("0.5,1,2", "--ratios", help="Sliding windows: height/width ratios, comma-separated.")
-_STRIDE = typer.Option(16.0, "--stride", help="Sliding windows: grid step in pixels.")
+_SEED = typer.Option(None, "--seed", help="Selective Search: seed of the ranking's random numbers (default 0).")
+_SCALES = typer.Option(None, "--scales", help="Sliding windows: sqrt(area) in pixels, comma-separated (default 32,64,96).")
+_RATIOS = typer.Option(None, "--ratios", help="Sliding windows: height/width ratios, comma-separated (default 0.5,1,2).")
+_STRIDE = typer.Option(None, "--stride", help="Sliding windows: grid step in pixels (default 16).")
 
 
 @app.command("run")
 def run(
-    method: str = _METHOD, mode: str = _MODE, data: Path = _DATA, split: str = _SPLIT,
+    method: str = _METHOD, mode: Optional[str] = _MODE, data: Path = _DATA, split: str = _SPLIT,
     out: Path = typer.Option(..., "--out", help="Cache directory (one file per image; resumable)."),
-    workers: int = _WORKERS, max_side: int = _MAX_SIDE, min_size: float = _MIN_SIZE, seed: int = _SEED,
-    scales: str = _SCALES, ratios: str = _RATIOS, stride: float = _STRIDE,
+    workers: int = _WORKERS, max_side: Optional[int] = _MAX_SIDE, min_size: Optional[float] = _MIN_SIZE,
+    seed: Optional[int] = _SEED,
+    scales: Optional[str] = _SCALES, ratios: Optional[str] = _RATIOS, stride: Optional[float] = _STRIDE,
 ) -> None:
     """Compute proposals for every image of a split into a cache (finished images are skipped).
 
@@ -103,12 +107,13 @@ def run(
 
 @app.command("eval")
 def evaluate(
-    method: str = _METHOD, mode: str = _MODE, data: Path = _DATA, split: str = _SPLIT,
+    method: str = _METHOD, mode: Optional[str] = _MODE, data: Path = _DATA, split: str = _SPLIT,
     json_out: Path = typer.Option(..., "--json", help="Where to write the recall/MABO JSON."),
     cache: Path = typer.Option(None, "--cache", help="Proposal cache to use and fill (default: a temporary one)."),
     plot: Path = typer.Option(None, "--plot", help="Also draw recall against the number of boxes (PNG)."),
-    workers: int = _WORKERS, max_side: int = _MAX_SIDE, min_size: float = _MIN_SIZE, seed: int = _SEED,
-    scales: str = _SCALES, ratios: str = _RATIOS, stride: float = _STRIDE,
+    workers: int = _WORKERS, max_side: Optional[int] = _MAX_SIDE, min_size: Optional[float] = _MIN_SIZE,
+    seed: Optional[int] = _SEED,
+    scales: Optional[str] = _SCALES, ratios: Optional[str] = _RATIOS, stride: Optional[float] = _STRIDE,
 ) -> None:
     """Recall at IoU 0.5/0.7 for the top 10..2000/all boxes, ABO per class, MABO, boxes and seconds per image.
 

@@ -30,6 +30,7 @@ def train_command(
     """
     import sys
 
+    from detect.build import rung_label
     from detect.cli.common import progress_enabled
     from detect.config import load_config
     from detect.train import train
@@ -39,5 +40,5 @@ def train_command(
                    say=lambda message: print(f"detladder: {message}", file=sys.stderr), threads=threads)
     if result.model_path is not None:
         val = f", validation mAP {result.val_map:.4f}" if result.val_map is not None else ""
-        print(f"trained {cfg.model.rung} for {result.iterations} iterations in {result.train_seconds:.1f} s "
+        print(f"trained {rung_label(cfg.model)} for {result.iterations} iterations in {result.train_seconds:.1f} s "
               f"(final loss {result.final_losses.get('loss', float('nan')):.4f}{val}); weights: {result.model_path}")

@@ -1,5 +1,7 @@
 """From a VOC dataset to training batches: targets, flips, precomputed proposals, the batch plan.
 
+The proposals themselves come from ``detect.proposal_route.split_proposals`` (the one route).
+
 A sample is ``(image (3, H, W) float32 in [0, 1], target, proposals)`` with
 ``target = {"boxes": (N, 4) float32 original pixels, "labels": (N,) int64 in 1..C}``
 (dataset label + 1: 0 is background inside models) and ``proposals`` (P, 4)
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from detect.data.tensors import to_tensor
 from detect.data.voc import VOCDataset
 from eval.errors import InputError
 
@@ -30,13 +33,6 @@ def flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
     out[:, 0] = width - boxes[:, 2]
     out[:, 2] = width - boxes[:, 0]
     return out
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 RGB -> (3, H, W) float32 in [0, 1]."""
-    if not (image.flags.writeable and image.flags.c_contiguous):  # flipped views, read-only buffers
-        image = np.array(image)
-    return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
 
 
 class TrainingSet(Dataset):
@@ -125,34 +121,3 @@ class BatchPlan(torch.utils.data.Sampler):
     def __iter__(self):
         for it in range(self.start, self.iterations):
             yield self.batch(it)[self.rank :: self.world_size]
-
-
-def proposal_params(config, method: str) -> dict:
-    """The keyword arguments of proposal ``method`` from ``config.proposals`` (cache identity)."""
-    p = config.proposals
-    if method == "selective_search":
-        return {"mode": p.mode, "max_side": p.max_side, "min_size": p.min_size}
-    if method == "sliding_window":
-        return {"scales": list(p.scales), "ratios": list(p.ratios), "stride": p.stride}
-    raise ValueError(f"unknown proposal method {method!r}")
-
-
-def proposal_cache_dir(config, data_root, method: str):
-    """``config.proposals.cache_dir`` or ``<data root>/proposals/<method>-<mode>``."""
-    from pathlib import Path
-
-    if config.proposals.cache_dir:
-        return Path(config.proposals.cache_dir)
-    suffix = config.proposals.mode if method == "selective_search" else "default"
-    return Path(data_root) / "proposals" / f"{method}-{suffix}"
-
-
-def split_proposals(config, voc: VOCDataset, method: str, progress: bool = False):
-    """The cached (computed on demand) proposals of every image of ``voc``: a ``ProposalSet``."""
-    from proposals.cache import get_proposals
-
-    items = [(ann.image_id, str(voc.image_path(i))) for i, ann in enumerate(voc.annotations)]
-    return get_proposals(
-        proposal_cache_dir(config, voc.root, method), method, proposal_params(config, method), items,
-        compute=config.proposals.compute, progress=progress,
-    )

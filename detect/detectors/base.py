@@ -10,16 +10,17 @@ It reads like torchvision's ``GeneralizedRCNN.forward``::
       -> postprocess (boxes back to original pixels)
 
 The rungs differ only in the proposal source and region head plugged in (see
-``detect/build.py``). Crop-based rungs (sliding windows, R-CNN) pass
-``backbone=None``: their region head owns the backbone and runs it on warped
-crops of ``images.tensors``.
+``detect/build.py`` and docs/architecture.md). When neither part reads shared
+features (sliding windows, R-CNN) the detector has ``backbone=None``: the crop
+head owns its backbone and runs it on warped crops of ``images.tensors``.
 
 Part interfaces:
 * proposal source: ``forward(images: ImageList, features, targets, proposals)
   -> (list[(P_i, 4)], dict losses)``; ``proposals`` are precomputed boxes already
   rescaled to the resized image (or None).
-* region head: ``forward(features, proposals, image_sizes, targets, images: ImageList)
-  -> (list[dict(boxes, scores, labels)], dict losses)``.
+* region head: ``forward(features, proposals, image_sizes, targets, images: ImageList,
+  score_thresh: float | None) -> (list[dict(boxes, scores, labels)], dict losses)``;
+  ``score_thresh`` (None: the head's own) is a post-processing argument of one call.
 
 Attribute names ``backbone`` / ``rpn`` / ``roi_heads`` are torchvision's, so a
 torchvision Faster R-CNN state dict loads into our Faster R-CNN unchanged.
@@ -81,26 +82,29 @@ class Detector(nn.Module):
         images: list[Tensor],
         targets: list[dict[str, Tensor]] | None = None,
         proposals: list[Tensor] | None = None,
+        score_thresh: float | None = None,
     ):
         """Training: dict of scalar losses. Eval: per image dict(boxes (D,4), scores (D,), labels (D,) 1..C).
 
         ``targets``: per image ``boxes`` (N, 4) float and ``labels`` (N,) int64 in 1..C,
         original image pixels. ``proposals``: per image (P, 4) float, original pixels.
+        ``score_thresh``: eval only, keep detections scoring above it (None: the configured one).
         """
-        detections, losses = self._run(images, targets, proposals, None)
+        detections, losses = self._run(images, targets, proposals, None, score_thresh)
         return losses if self.training else detections
 
     @torch.no_grad()
-    def detect_with_timing(self, images: list[Tensor], proposals: list[Tensor] | None = None) -> tuple[list[dict], StageTimes]:
+    def detect_with_timing(self, images: list[Tensor], proposals: list[Tensor] | None = None,
+                           score_thresh: float | None = None) -> tuple[list[dict], StageTimes]:
         """Eval-mode detections plus the per-image seconds spent proposing vs in the network."""
         clock: dict[str, float] = {}
         start = time.perf_counter()
-        detections, _ = self._run(images, None, proposals, clock)
+        detections, _ = self._run(images, None, proposals, clock, score_thresh)
         total = time.perf_counter() - start
         n = max(len(images), 1)
         return detections, StageTimes(proposals=clock["proposals"] / n, network=(total - clock["proposals"]) / n)
 
-    def _run(self, images, targets, proposals, clock: dict | None):
+    def _run(self, images, targets, proposals, clock: dict | None, score_thresh: float | None = None):
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         image_list, targets = self.transform(images, targets)
         features = feature_dict(self.backbone(image_list.tensors)) if self.backbone is not None else {}
@@ -113,7 +117,8 @@ class Detector(nn.Module):
         boxes, proposal_losses = self.rpn(image_list, features, targets, proposals)
         if clock is not None:
             clock["proposals"] = time.perf_counter() - tick
-        detections, head_losses = self.roi_heads(features, boxes, image_list.image_sizes, targets, image_list)
+        detections, head_losses = self.roi_heads(features, boxes, image_list.image_sizes, targets, image_list,
+                                                 score_thresh=score_thresh)
         detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
         return detections, {**proposal_losses, **head_losses}
 

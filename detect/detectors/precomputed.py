@@ -7,7 +7,7 @@ coordinates with its transform; this source cleans them up the way an RPN's
 output is cleaned: clip to the image, drop boxes thinner than ``min_size``,
 keep the first ``top_n`` (the proposal method's own ranking).
 
-Proposal-source API (FRAMEWORK.md): ``forward(images: ImageList, features,
+Proposal-source API (docs/architecture.md): ``forward(images: ImageList, features,
 targets, proposals: list[(P_i, 4)]) -> (list[(P'_i, 4)], {})``. No losses.
 """
 

@@ -1,4 +1,4 @@
-"""R-CNN's training-region sampler and the per-class post-processing shared by the crop-based rungs.
+"""Region sampling rules and the one post-processing of every softmax region head (crop and RoI heads).
 
 Sampler (R-CNN paper, section 2.3 "Domain-specific fine-tuning"): every region
 proposal with IoU >= 0.5 to a ground-truth box of its image is a positive for
@@ -6,6 +6,8 @@ that box's class, the rest are background; each SGD mini-batch takes 32
 positives (over all classes) and 96 backgrounds, i.e. 128 regions drawn
 uniformly over *all images of the batch* (not per image, unlike Fast R-CNN).
 The ground-truth boxes themselves join the proposals, as in the R-CNN code.
+Both samplers (this one and the RoI head's) leave out background below
+``bg_iou_lo`` with :func:`ignore_low_background`.
 
 Shapes: proposals / gt boxes per image (P_i, 4) / (G_i, 4) float, gt labels
 (G_i,) int64 in 1..C (0 = background inside models).
@@ -16,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import boxes as box_ops
@@ -39,10 +40,9 @@ class RCNNSampler:
     topped up with backgrounds, as in the paper's code.
     """
 
-    def __init__(self, box_coder: BoxCoder, batch_size: int = 128, positive_fraction: float = 0.25,
+    def __init__(self, batch_size: int = 128, positive_fraction: float = 0.25,
                  fg_iou_thresh: float = 0.5, bg_iou_hi: float = 0.5, bg_iou_lo: float = 0.0,
                  add_gt: bool = True):
-        self.box_coder = box_coder
         self.batch_size = batch_size
         self.positive_fraction = positive_fraction
         self.fg_iou_thresh = fg_iou_thresh
@@ -50,7 +50,8 @@ class RCNNSampler:
         self.bg_iou_lo = bg_iou_lo
         self.add_gt = add_gt
 
-    def __call__(self, proposals: list[Tensor], targets: list[dict[str, Tensor]]) -> SampledRegions:
+    def __call__(self, proposals: list[Tensor], targets: list[dict[str, Tensor]], box_coder: BoxCoder) -> SampledRegions:
+        """Sample one batch's regions; regression targets are ``box_coder`` deltas to the matched gt."""
         boxes, labels, matched = [], [], []
         for props, tgt in zip(proposals, targets):
             b, lab, m = self._label_image(props, tgt["boxes"], tgt["labels"])
@@ -72,7 +73,7 @@ class RCNNSampler:
             local = chosen[image_of[chosen.cpu()] == i] - offsets[i]
             out.boxes.append(boxes[i][local])
             out.labels.append(labels[i][local])
-            out.regression_targets.append(self.box_coder.encode_single(matched[i][local], boxes[i][local]))
+            out.regression_targets.append(box_coder.encode_single(matched[i][local], boxes[i][local]))
         return out
 
     def _label_image(self, props: Tensor, gt_boxes: Tensor, gt_labels: Tensor):
@@ -85,22 +86,20 @@ class RCNNSampler:
         best, idx = iou.max(dim=0)  # (P,)
         labels = gt_labels[idx].clone().to(torch.int64)
         labels[best < self.fg_iou_thresh] = 0
-        labels[(best < self.bg_iou_lo) | ((best >= self.bg_iou_hi) & (best < self.fg_iou_thresh))] = -1
+        labels[(best >= self.bg_iou_hi) & (best < self.fg_iou_thresh)] = -1
+        ignore_low_background(labels, best, self.bg_iou_lo)
         return props, labels, gt_boxes[idx].to(props.dtype)
 
 
-def classification_and_box_loss(class_logits: Tensor, box_regression: Tensor, labels: Tensor,
-                                regression_targets: Tensor) -> dict[str, Tensor]:
-    """Fast R-CNN's multi-task loss: softmax cross-entropy + smooth-L1 on the true class's deltas.
+def ignore_low_background(labels: Tensor, best_iou: Tensor, bg_iou_lo: float) -> Tensor:
+    """Mark background regions (label 0) whose best IoU with any object is below ``bg_iou_lo`` as ignored (-1).
 
-    class_logits (R, C+1), box_regression (R, (C+1)*4), labels (R,) int64, targets (R, 4).
-    The box loss is summed over positives and divided by R (torchvision's convention).
+    The Fast R-CNN paper samples background from [0.1, 0.5) so that the easy, far-away regions do not
+    crowd out the informative ones; lo = 0 keeps all background. ``labels`` (P,) is changed in place.
     """
-    loss_cls = F.cross_entropy(class_logits, labels)
-    pos = torch.where(labels > 0)[0]
-    deltas = box_regression.reshape(box_regression.shape[0], -1, 4)[pos, labels[pos]]  # (R+, 4)
-    loss_box = F.smooth_l1_loss(deltas, regression_targets[pos], beta=1 / 9, reduction="sum")
-    return {"loss_classifier": loss_cls, "loss_box_reg": loss_box / max(labels.numel(), 1)}
+    if bg_iou_lo > 0:
+        labels[(best_iou < bg_iou_lo) & (labels == 0)] = -1
+    return labels
 
 
 def postprocess_detections(class_scores: Tensor, box_regression: Tensor, proposals: list[Tensor],

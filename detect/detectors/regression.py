@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
+from torchvision.models.detection.roi_heads import fastrcnn_loss
 from torchvision.ops import boxes as box_ops
 
 from detect.detectors.crop_head import backbone_map
@@ -53,7 +54,7 @@ def pick_target(boxes: Tensor, labels: Tensor, rule: str = "largest") -> tuple[T
 
 
 class GlobalPoolHead(nn.Module):
-    """Region head of the regression rung (FRAMEWORK.md region-head API).
+    """Region head of the regression rung (the region-head API of docs/architecture.md).
 
     Args:
         in_channels: K, channels of the backbone's last map.
@@ -61,11 +62,12 @@ class GlobalPoolHead(nn.Module):
         class_agnostic: one box for all classes (True) or one per class.
         target: which object trains the box ("largest" or "first").
         topk: detections per image at test time (its top-k classes, all with the one box).
+        score_thresh: detections scoring at most this are dropped (``test.score_thresh``).
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, representation_size: int = 128,
                  pool_size: int = 1, class_agnostic: bool = False, target: str = "largest", topk: int = 1,
-                 score_thresh: float = 0.0):
+                 score_thresh: float = 0.05):
         super().__init__()
         self.pool_size = pool_size
         flat = in_channels * pool_size * pool_size
@@ -79,7 +81,8 @@ class GlobalPoolHead(nn.Module):
         self.topk = topk
         self.score_thresh = score_thresh
 
-    def forward(self, features, proposals: list[Tensor], image_sizes, targets=None, images=None):
+    def forward(self, features, proposals: list[Tensor], image_sizes, targets=None, images=None,
+                score_thresh: float | None = None):
         fmap = backbone_map(features)  # (N, K, h, w)
         pooled = F.adaptive_avg_pool2d(fmap, self.pool_size).flatten(1)  # (N, K * p * p)
         hidden = self.mlp(pooled)
@@ -88,21 +91,24 @@ class GlobalPoolHead(nn.Module):
         whole = torch.cat(proposals)  # (N, 4): one whole-image box per image
         if self.training:
             return [], self._loss(logits, deltas, whole, targets)
-        return self._detect(logits, deltas, whole, image_sizes), {}
+        thresh = self.score_thresh if score_thresh is None else score_thresh
+        return self._detect(logits, deltas, whole, image_sizes, thresh), {}
 
     def _loss(self, logits: Tensor, deltas: Tensor, whole: Tensor, targets) -> dict[str, Tensor]:
+        """torchvision's Fast R-CNN loss with the image as the one region and its target object as the gt."""
         picked = [pick_target(t["boxes"], t["labels"], self.target) for t in targets]
         boxes = torch.stack([b for b, _ in picked]).to(whole.dtype)  # (N, 4)
         labels = torch.stack([lab for _, lab in picked])  # (N,)
-        loss_cls = F.cross_entropy(logits, labels)
         pos = torch.where(labels > 0)[0]
-        cls_idx = torch.zeros_like(labels[pos]) if self.class_agnostic else labels[pos]
-        pred = deltas[pos, cls_idx]  # (N+, 4)
-        goal = self.box_coder.encode_single(boxes[pos], whole[pos])
-        loss_box = F.smooth_l1_loss(pred, goal, beta=1 / 9, reduction="sum") / max(labels.numel(), 1)
+        goal = whole.new_zeros(whole.shape)  # (N, 4); rows without an object carry no box loss
+        goal[pos] = self.box_coder.encode_single(boxes[pos], whole[pos])
+        # class-agnostic: the one box stands in every class's slot, so the loss reads it whatever the label
+        per_class = deltas.expand(-1, logits.shape[1], 4) if self.class_agnostic else deltas  # (N, C+1, 4)
+        loss_cls, loss_box = fastrcnn_loss(logits, per_class.reshape(len(logits), -1), [labels], [goal])
         return {"loss_classifier": loss_cls, "loss_box_reg": loss_box}
 
-    def _detect(self, logits: Tensor, deltas: Tensor, whole: Tensor, image_sizes) -> list[dict[str, Tensor]]:
+    def _detect(self, logits: Tensor, deltas: Tensor, whole: Tensor, image_sizes,
+                score_thresh: float) -> list[dict[str, Tensor]]:
         probs = F.softmax(logits, -1)[:, 1:]  # (N, C): background dropped
         k = min(self.topk, probs.shape[1])
         scores, classes = probs.topk(k, dim=1)  # (N, k)
@@ -111,21 +117,6 @@ class GlobalPoolHead(nn.Module):
             rows = torch.zeros(k, dtype=torch.int64) if self.class_agnostic else classes[i] + 1
             boxes = self.box_coder.decode_single(deltas[i, rows], whole[i:i + 1].expand(k, 4))
             boxes = box_ops.clip_boxes_to_image(boxes, shape)  # (k, 4)
-            keep = scores[i] > self.score_thresh
+            keep = scores[i] > score_thresh
             results.append({"boxes": boxes[keep], "scores": scores[i][keep], "labels": classes[i][keep] + 1})
         return results
-
-
-def build_regression(config, num_classes: int):
-    """Localization as regression: backbone -> global pool -> class scores + one box."""
-    from detect.backbones import backbone_from_config
-    from detect.detectors.base import Detector
-    from detect.detectors.faster_rcnn import transform_from_config
-
-    reg = config.model.regression
-    backbone = backbone_from_config(config.model.backbone, seed=config.seed)
-    head = GlobalPoolHead(backbone.out_channels, num_classes, representation_size=reg.representation_size,
-                          pool_size=reg.pool_size,
-                          class_agnostic=reg.class_agnostic, target=reg.target, topk=reg.topk,
-                          score_thresh=0.0)
-    return Detector(transform_from_config(config), backbone, WholeImageSource(), head, rung="regression")

@@ -6,20 +6,27 @@ from torchvision checkpoints) and only adds the region-head signature shared by
 every rung:
 
     forward(features: dict[name, (B, C, h, w)], proposals: list[(P_i, 4)],
-            image_sizes: list[(h, w)], targets: list[dict] | None, images: ImageList | None)
+            image_sizes: list[(h, w)], targets: list[dict] | None, images: ImageList | None,
+            score_thresh: float | None)
         -> (list[dict(boxes (D, 4), scores (D,), labels (D,) in 1..C)], dict of losses)
 
-Boxes are in resized-image pixels; the detector maps them back to the original image.
+Training is torchvision's (sampling, ``fastrcnn_loss``) plus the Fast R-CNN paper's
+background floor (``detect.detectors.rcnn.ignore_low_background``, shared with the
+crop head's sampler). Detection uses the post-processing every softmax head shares
+(``detect.detectors.rcnn.postprocess_detections``), so a score threshold can be
+given per call. Boxes are in resized-image pixels; the detector maps them back.
 """
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import box_iou
 
+from detect.detectors.rcnn import ignore_low_background, postprocess_detections
 from detect.ops.roi_align import build_roi_pooler
 
 
@@ -38,8 +45,7 @@ class RegionHeads(RoIHeads):
         if self.bg_iou_thresh_lo > 0:
             for boxes, gt, lab in zip(proposals, gt_boxes, labels):
                 if gt.numel():
-                    best = box_iou(gt, boxes).max(dim=0).values  # (P,)
-                    lab[(best < self.bg_iou_thresh_lo) & (lab == 0)] = -1  # -1: neither fg nor bg sample
+                    ignore_low_background(lab, box_iou(gt, boxes).max(dim=0).values, self.bg_iou_thresh_lo)
         return matched_idxs, labels
 
     def forward(  # type: ignore[override]
@@ -49,8 +55,15 @@ class RegionHeads(RoIHeads):
         image_sizes: list[tuple[int, int]],
         targets: list[dict[str, Tensor]] | None = None,
         images: ImageList | None = None,
+        score_thresh: float | None = None,
     ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
-        return super().forward(features, proposals, image_sizes, targets)
+        if self.training:
+            return super().forward(features, proposals, image_sizes, targets)
+        pooled = self.box_roi_pool(features, proposals, image_sizes)  # (R, C, s, s)
+        class_logits, box_regression = self.box_predictor(self.box_head(pooled))  # (R, K+1), (R, (K+1)*4)
+        thresh = self.score_thresh if score_thresh is None else score_thresh
+        return postprocess_detections(F.softmax(class_logits, -1), box_regression, proposals, image_sizes,
+                                      self.box_coder, thresh, self.nms_thresh, self.detections_per_img), {}
 
 
 def build_region_heads(

@@ -1,14 +1,14 @@
 """Sliding windows: a dense grid of windows, each cropped, warped and classified on its own.
 
 The rung before region proposals: every window of every scale and aspect
-ratio at every stride position (``proposals.sliding_windows``; see its
+ratio at every stride position (``proposals.sliding_window.sliding_windows``; see its
 docstring for the count formula) is cut out and warped by the same crop head
 as R-CNN (backbone + MLP -> background + C classes, class-specific box
 regression), then per-class NMS. The windows depend only on the image size, so
 the source makes them itself, in resized-image pixels, and caches them per size.
 Training samples windows exactly as R-CNN samples proposals (``RCNNSampler``).
 
-Proposal-source API (FRAMEWORK.md): ``forward(images: ImageList, features,
+Proposal-source API (docs/architecture.md): ``forward(images: ImageList, features,
 targets, proposals) -> (list[(P_i, 4)], {})``.
 """
 
@@ -32,7 +32,7 @@ class SlidingWindowSource(nn.Module):
         """(N, 4) float32 windows of a height x width image (computed once per size)."""
         key = (int(height), int(width))
         if key not in self._cache:
-            from proposals import sliding_windows
+            from proposals.sliding_window import sliding_windows
 
             boxes = sliding_windows(key[0], key[1], self.scales, self.ratios, self.stride)
             self._cache[key] = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
@@ -41,19 +41,3 @@ class SlidingWindowSource(nn.Module):
     def forward(self, images, features=None, targets=None, proposals=None):
         device, dtype = images.tensors.device, images.tensors.dtype
         return [self.windows(h, w).to(device=device, dtype=dtype) for h, w in images.image_sizes], {}
-
-
-def build_sliding_window(config, num_classes: int):
-    """Sliding windows (``config.proposals`` scales/ratios/stride) -> crop-and-warp -> backbone -> head.
-
-    Context padding is ``model.crop.context_pad`` (the ladder config uses 0: a window is
-    classified on exactly its own pixels).
-    """
-    from detect.detectors.base import Detector
-    from detect.detectors.crop_head import crop_head_from_config
-    from detect.detectors.faster_rcnn import transform_from_config
-
-    p = config.proposals
-    head = crop_head_from_config(config, num_classes)
-    return Detector(transform_from_config(config), None, SlidingWindowSource(p.scales, p.ratios, p.stride),
-                    head, rung="sliding_window")

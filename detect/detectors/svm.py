@@ -18,20 +18,73 @@ Shapes: features (R, M) float; per-class max IoU (R, C); scores (R, C+1).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 from torchvision.ops import boxes as box_ops
 
 
-class LinearSVMs(nn.Module):
-    """C one-vs-rest linear SVMs on M-dim region features; column 0 (background) is constant 0."""
+class SVMStage(nn.Module):
+    """C one-vs-rest linear SVMs on the crop head's M-dim region features, fitted after fine-tuning.
 
-    def __init__(self, num_features: int, num_classes: int):
+    Given to the crop head at construction. The training engine (``detect.train``) fits it
+    through the detector's own forward: inside ``collect()`` an eval-mode forward with
+    targets hands each image's features to :meth:`observe` instead of detecting, then
+    :meth:`fit` trains the SVMs. Until fitted (or with ``enabled=False``: ``head: softmax``)
+    the head keeps its softmax scores; the parameters exist either way so one model.pt
+    layout serves both.
+
+    Args:
+        num_features: M; num_classes: C. enabled: score with the SVMs once fitted.
+        neg_iou, rounds, c_reg: see :func:`train_svms`. images: training images whose
+        regions feed the SVMs. seed: seed of the negatives' first draw.
+    """
+
+    def __init__(self, num_features: int, num_classes: int, *, enabled: bool = True, neg_iou: float = 0.3,
+                 rounds: int = 3, c_reg: float = 1e-3, images: int = 100, seed: int = 0):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(num_classes, num_features), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(num_classes), requires_grad=False)
         # False until fit: an unfitted head falls back to the softmax scores.
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.enabled, self.neg_iou, self.rounds, self.c_reg = enabled, neg_iou, rounds, c_reg
+        self.num_images, self.seed = images, seed
+        self.collecting = False  # True inside ``collect()``
+        self._seen: list[tuple[Tensor, Tensor, Tensor]] = []  # per image: features, per-class IoU, is-gt
+
+    @property
+    def active(self) -> bool:
+        """Whether test-time scores come from the SVMs."""
+        return self.enabled and bool(self.fitted)
+
+    @contextmanager
+    def collect(self):
+        """Inside: eval-mode forwards with targets feed :meth:`observe` (the head returns no detections)."""
+        self._seen, self.collecting = [], True
+        try:
+            yield self
+        finally:
+            self.collecting = False
+
+    def observe(self, feats: Tensor, boxes: Tensor, gt_boxes: Tensor, gt_labels: Tensor) -> None:
+        """One image's regions: (R, M) features of ``boxes`` (R, 4), whose first rows are the gt boxes."""
+        num_classes = self.weight.shape[0]
+        is_gt = torch.arange(len(boxes)) < len(gt_boxes)
+        self._seen.append((feats.cpu(), region_labels(boxes, gt_boxes, gt_labels, num_classes).cpu(), is_gt))
+
+    def fit(self) -> None:
+        """Train the SVMs on what the last ``collect()`` observed and mark them fitted."""
+        if not self._seen:
+            return
+        feats, ious, is_gt = (torch.cat(parts) for parts in zip(*self._seen))
+        self._seen = []
+        generator = torch.Generator().manual_seed(self.seed)
+        weight, bias = train_svms(feats, ious, is_gt, neg_iou=self.neg_iou, rounds=self.rounds, c_reg=self.c_reg,
+                                  generator=generator)
+        self.weight.data.copy_(weight)
+        self.bias.data.copy_(bias)
+        self.fitted.fill_(True)
 
     def forward(self, feats: Tensor) -> Tensor:
         """(R, M) features -> (R, C+1) scores in (0, 1): sigmoid of the SVM margins, background 0."""
@@ -104,66 +157,3 @@ def train_svms(feats: Tensor, ious: Tensor, is_gt: Tensor, *, neg_iou: float = 0
             active = grown
         weight[c], bias[c] = w, b
     return weight, bias
-
-
-@torch.no_grad()
-def collect_svm_data(model, images, targets, proposals) -> tuple[Tensor, Tensor, Tensor]:
-    """Fine-tuned features of one batch's proposals and ground-truth boxes for SVM training.
-
-    ``model`` is an R-CNN ``Detector`` (crop head) in eval mode; ``images`` (3, H, W) floats,
-    ``targets`` dicts with boxes (original pixels) and labels 1..C, ``proposals`` (P_i, 4)
-    original pixels. Returns features (R, M), per-class max IoU (R, C), is-ground-truth (R,).
-    """
-    from torchvision.models.detection.transform import resize_boxes
-
-    head = model.roi_heads
-    num_classes = head.box_predictor.cls_score.out_features - 1
-    image_list, resized = model.transform(images, [dict(t) for t in targets])
-    feats, ious, is_gt = [], [], []
-    for i, (img, tgt, props) in enumerate(zip(images, resized, proposals)):
-        props = resize_boxes(props.to(image_list.tensors.dtype), tuple(img.shape[-2:]), image_list.image_sizes[i])
-        (props,), _ = model.rpn(_Single(image_list, i), None, None, [props])
-        boxes = torch.cat([tgt["boxes"].to(props.dtype), props])
-        feats.append(head.features_for(image_list.tensors[i:i + 1], [boxes]))
-        ious.append(region_labels(boxes, tgt["boxes"], tgt["labels"], num_classes))
-        is_gt.append(torch.arange(len(boxes)) < len(tgt["boxes"]))
-    return torch.cat(feats), torch.cat(ious), torch.cat(is_gt)
-
-
-class _Single:
-    """One image of an ImageList, as the proposal source expects (``tensors``, ``image_sizes``)."""
-
-    def __init__(self, image_list, i: int):
-        self.tensors = image_list.tensors[i:i + 1]
-        self.image_sizes = [image_list.image_sizes[i]]
-
-
-def fit_rcnn_svms(model, config, voc, proposals: dict) -> None:
-    """R-CNN's SVM stage (``model.crop.head: svm``), run by ``detect.train`` after fine-tuning.
-
-    Uses the first ``model.crop.svm_images`` training images and their cached proposals;
-    fills ``model.roi_heads.svm`` and marks it fitted (so model.pt carries the SVMs).
-    """
-    if config.model.crop.head != "svm" or getattr(model.roi_heads, "svm", None) is None:
-        return
-    crop = config.model.crop
-    was_training = model.training
-    model.eval()
-    feats, ious, is_gt = [], [], []
-    for i in range(min(len(voc), crop.svm_images)):
-        image, ann = voc[i]
-        x = torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(255).to(next(model.parameters()).device)
-        target = {"boxes": torch.from_numpy(ann.boxes).float(), "labels": torch.from_numpy(ann.labels) + 1}
-        props = torch.as_tensor(proposals[ann.image_id]).float()
-        f, o, g = collect_svm_data(model, [x], [target], [props])
-        feats.append(f.cpu())
-        ious.append(o)
-        is_gt.append(g)
-    generator = torch.Generator().manual_seed(config.seed)
-    weight, bias = train_svms(torch.cat(feats), torch.cat(ious), torch.cat(is_gt), neg_iou=crop.svm_neg_iou,
-                              rounds=crop.svm_rounds, c_reg=crop.svm_c, generator=generator)
-    svm = model.roi_heads.svm
-    svm.weight.data.copy_(weight)
-    svm.bias.data.copy_(bias)
-    svm.fitted.fill_(True)
-    model.train(was_training)

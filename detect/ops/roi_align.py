@@ -9,7 +9,7 @@ the boxes list, FPN levels chosen as torchvision does), our pooling per level.
   where ``Wy`` averages the bilinear row weights of the bin's sample points (and
   ``Wx`` likewise for columns). So per RoI, ``out = Wy @ F @ Wx^T`` with ``Wy``
   (out_h, H) and ``Wx`` (out_w, W). On CPU its forward+backward is several times
-  faster than torchvision's ``roi_align`` kernel (PERF-NOTES.md), and it equals
+  faster than torchvision's ``roi_align`` kernel (docs/training.md), and it equals
   ``torchvision.ops.roi_align(..., aligned=..., sampling_ratio=...)`` to ~1e-6.
 * :class:`RoIPool` is max pooling over quantised bins (Fast R-CNN paper); it lives
   in :mod:`detect.ops.roi_pool` (a range-max-table forward equal to

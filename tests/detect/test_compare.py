@@ -74,7 +74,7 @@ def test_map_params_and_timing_come_from_the_trained_model(finished, synth_root)
     ds = VOCDataset(synth_root, "test")
     for v in metrics["variants"]:
         model, config, names = load_detector(out / v["name"] / "model.pt")
-        dets, _ = run_detector(model, config, [ds[i][0] for i in range(len(ds))], batch_size=4)
+        dets, _ = run_detector(model, config, [ds[i][0] for i in range(len(ds))])
         gts = [{"boxes": a.boxes, "labels": a.labels, "difficult": a.difficult} for a in ds.annotations]
         expected = evaluate(gts, dets, names, "voc12", report_classes=names)
         assert v["mAP"] == pytest.approx(expected.mAP, abs=1e-6)

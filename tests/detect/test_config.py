@@ -27,13 +27,13 @@ def configs(tmp_path):
 
 def test_defaults_are_a_valid_config():
     cfg = load_config(None)
-    assert isinstance(cfg, Config) and cfg.model.rung == "faster_rcnn"
+    assert isinstance(cfg, Config) and (cfg.model.proposals, cfg.model.region_head) == ("rpn", "roi")
 
 
 def test_base_is_relative_to_the_file_and_merges_deeply(configs):
     cfg = load_config(configs / "ladder" / "rung.yaml")
     assert cfg.seed == 3 and cfg.data.root == "data/synth"
-    assert cfg.model.rung == "fast_rcnn"
+    assert (cfg.model.proposals, cfg.model.region_head) == ("precomputed", "roi")  # an old-layout rung: upgraded
     assert cfg.model.backbone.name == "tiny" and cfg.model.backbone.width == 16  # merged, not replaced
     assert cfg.train.lr == 0.01 and cfg.train.iterations == 100 and cfg.train.steps == [50, 80]
 
@@ -48,7 +48,9 @@ def test_overrides_are_parsed_as_yaml_and_type_checked(configs):
         load_config(configs / "ladder" / "rung.yaml", ["train.iterations=many"])
     with pytest.raises(InputError, match="train.iterations must be a whole number, got 1.5"):
         load_config(None, ["train.iterations=1.5"])
-    with pytest.raises(InputError, match=r"model.rung must be one of 'regression'"):
+    with pytest.raises(InputError, match=r"model.proposals must be one of 'rpn'"):
+        load_config(None, ["model.proposals=yolo"])
+    with pytest.raises(InputError, match=r"unknown key model.rung"):
         load_config(None, ["model.rung=yolo"])
     with pytest.raises(InputError, match="expected key=value"):
         load_config(None, ["train.lr"])

@@ -77,7 +77,7 @@ def _train_cfg(*overrides):
 def test_missing_proposal_cache_is_an_error_when_compute_is_off(synth_root, tmp_path):
     from detect.train import train
 
-    cfg = _train_cfg("proposals.compute=false", f"proposals.cache_dir={tmp_path / 'nocache'}")
+    cfg = _train_cfg("model.precomputed.compute=false", f"model.precomputed.cache_dir={tmp_path / 'nocache'}")
     with pytest.raises(InputError, match="no cache entry"):
         train(cfg, tmp_path / "run", data_root=synth_root)
 
@@ -86,11 +86,11 @@ def test_missing_proposal_cache_is_computed_on_demand_with_a_progress_bar(synth_
     from detect.train import train
 
     cache = tmp_path / "cache"
-    result = train(_train_cfg(f"proposals.cache_dir={cache}"), tmp_path / "run", data_root=synth_root,
+    result = train(_train_cfg(f"model.precomputed.cache_dir={cache}"), tmp_path / "run", data_root=synth_root,
                    progress=True)
     assert result.model_path is not None
     assert len(list(cache.glob("*.npz"))) == 16  # one entry per training image of synth_root
     assert "selective_search proposals" in capsys.readouterr().err
     # a second run reads the cache even with computing switched off
-    train(_train_cfg(f"proposals.cache_dir={cache}", "proposals.compute=false"), tmp_path / "run2",
+    train(_train_cfg(f"model.precomputed.cache_dir={cache}", "model.precomputed.compute=false"), tmp_path / "run2",
           data_root=synth_root)

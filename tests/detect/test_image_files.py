@@ -27,7 +27,7 @@ def model_file(tmp_path, monkeypatch) -> Path:
     def load_detector(weights, config, device, overrides):
         return None, types.SimpleNamespace(test=types.SimpleNamespace(batch_size=2)), CLASSES
 
-    def run_detector(model, cfg, images, batch_size):
+    def run_detector(model, cfg, images, score_thresh=None):
         det = {"boxes": np.array([[2.0, 3.0, 40.0, 50.0]]), "scores": np.array([0.9]), "labels": np.array([1])}
         return [det for _ in images], None
 

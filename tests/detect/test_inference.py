@@ -44,7 +44,7 @@ def test_load_detector_round_trip(model_file):
 def test_run_detector_outputs_and_times(model_file, synth_root):
     model, cfg, _ = load_detector(model_file)
     images = [load_image(p) for p in sorted((synth_root / "JPEGImages").glob("*.jpg"))[:3]]
-    dets, times = run_detector(model, cfg, images, batch_size=2)
+    dets, times = run_detector(model, cfg, images)
     assert len(dets) == len(times) == 3
     for det in dets:
         assert det["boxes"].dtype == np.float64 and det["boxes"].shape[1] == 4

@@ -7,7 +7,7 @@ from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import box_iou
 
 from detect.detectors.rcnn import RCNNSampler, postprocess_detections
-from detect.detectors.svm import LinearSVMs, region_labels, train_svms
+from detect.detectors.svm import SVMStage, region_labels, train_svms
 
 
 def _grid_proposals(n_side: int, size: float = 128.0, box: float = 24.0) -> torch.Tensor:
@@ -25,7 +25,7 @@ def _targets():
 
 
 def test_sampler_labels_by_iou_hand_computed():
-    sampler = RCNNSampler(BoxCoder((10.0, 10.0, 5.0, 5.0)), add_gt=False)
+    sampler = RCNNSampler(add_gt=False)
     gt = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
     props = torch.tensor([
         [0.0, 0.0, 10.0, 10.0],  # IoU 1 -> class
@@ -40,11 +40,12 @@ def test_sampler_labels_by_iou_hand_computed():
 
 def test_sampler_draws_32_positives_and_96_backgrounds_over_the_batch():
     torch.manual_seed(0)
-    sampler = RCNNSampler(BoxCoder((10.0, 10.0, 5.0, 5.0)), batch_size=128, positive_fraction=0.25)
+    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
+    sampler = RCNNSampler(batch_size=128, positive_fraction=0.25)
     props = _grid_proposals(20)  # 400 boxes per image, plenty of both kinds
     jitter = torch.cat([torch.tensor([[10.0, 10.0, 40.0, 40.0]]) + torch.randn(60, 4),
                         torch.tensor([[30.0, 20.0, 70.0, 60.0]]) + torch.randn(60, 4)])
-    out = sampler([torch.cat([props, jitter[:60]]), torch.cat([props, jitter[60:]])], _targets())
+    out = sampler([torch.cat([props, jitter[:60]]), torch.cat([props, jitter[60:]])], _targets(), coder)
     labels = torch.cat(out.labels)
     assert labels.numel() == 128
     assert int((labels > 0).sum()) == 32 and int((labels == 0).sum()) == 96
@@ -59,18 +60,20 @@ def test_sampler_draws_32_positives_and_96_backgrounds_over_the_batch():
 
 
 def test_sampler_tops_up_with_background_when_positives_are_scarce():
-    sampler = RCNNSampler(BoxCoder((1.0, 1.0, 1.0, 1.0)), batch_size=128, positive_fraction=0.25)
+    coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
+    sampler = RCNNSampler(batch_size=128, positive_fraction=0.25)
     props = _grid_proposals(12)  # 144 boxes, few overlap the objects by >= 0.5
-    out = sampler([props, props], _targets())
+    out = sampler([props, props], _targets(), coder)
     labels = torch.cat(out.labels)
     n_pos = int((labels > 0).sum())
     assert n_pos < 32 and labels.numel() == 128  # ground-truth boxes are positives; the rest background
 
 
 def test_sampler_handles_an_image_without_objects():
-    sampler = RCNNSampler(BoxCoder((1.0, 1.0, 1.0, 1.0)))
+    coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
+    sampler = RCNNSampler()
     empty = {"boxes": torch.zeros((0, 4)), "labels": torch.zeros((0,), dtype=torch.int64)}
-    out = sampler([_grid_proposals(5)], [empty])
+    out = sampler([_grid_proposals(5)], [empty], coder)
     assert torch.all(out.labels[0] == 0) and len(out.labels[0]) == 25
 
 
@@ -95,7 +98,7 @@ def test_svms_separate_classes_and_mine_hard_negatives():
     is_gt = torch.zeros(600, dtype=torch.bool)
     is_gt[:40] = True
     weight, bias = train_svms(feats, ious, is_gt, start_negatives=50, rounds=3, generator=g)
-    svm = LinearSVMs(8, 2)
+    svm = SVMStage(8, 2)
     svm.weight.data, svm.bias.data = weight, bias
     scores = svm(feats)
     assert scores.shape == (600, 3) and torch.all(scores[:, 0] == 0)
@@ -154,7 +157,7 @@ def test_svm_head_is_fitted_after_training_and_replaces_softmax(synth_root, tmp_
     # proposal workers by spawn: forking a process whose torch threads ran can deadlock the child
     monkeypatch.setattr("proposals.cache.get_all_start_methods", lambda: ["spawn"])
     cfg = small_config("rcnn", *SMALL, "model.crop.head=svm", "model.crop.svm_images=8", "train.iterations=3",
-                       "train.batch_size=4", "train.warmup_iterations=1", "proposals.top_n_train=200")
+                       "train.batch_size=4", "train.warmup_iterations=1", "model.precomputed.top_n_train=200")
     result = train(cfg, tmp_path / "run", data_root=synth_root)
     state = torch.load(result.model_path, weights_only=True)["state_dict"]
     assert bool(state["roi_heads.svm.fitted"])

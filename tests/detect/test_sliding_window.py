@@ -37,7 +37,7 @@ def test_ladder_windows_cover_the_synthetic_objects_and_a_finer_stride_covers_mo
     """Most objects have a window at IoU >= 0.5 (trainable positives); a denser grid finds more."""
     from torchvision.ops import box_iou
 
-    p = small_config("sliding_window").proposals
+    p = small_config("sliding_window").model.windows
     _, targets, _, _ = batch(synth_root, n=8)
 
     def coverage(stride):
@@ -52,7 +52,7 @@ def test_ladder_windows_cover_the_synthetic_objects_and_a_finer_stride_covers_mo
 def test_sliding_window_rung_trains_and_detects(synth_root):
     images, targets, _, names = batch(synth_root, n=4)
     model = build("sliding_window", len(names), "model.crop.size=24", "model.crop.batch_size=64",
-                  "proposals.stride=16")
+                  "model.windows.stride=16")
     assert model.backbone is None and isinstance(model.rpn, SlidingWindowSource)
     history = train_steps(model, images, targets, None, steps=20)
     assert sum(history[-3:]) < 0.7 * sum(history[:3])

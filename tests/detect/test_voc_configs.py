@@ -20,7 +20,7 @@ def test_voc_config_trains_one_step(name, synth_root, tmp_path):
     if "fpn" in name:
         overrides[-1] = "model.rpn.anchors.sizes=[[8], [16], [32], [64], [128]]"
     cfg = load_config(REPO / "configs" / "voc" / name, overrides)
-    assert cfg.data.train_split == "trainval" and cfg.model.rung == "faster_rcnn"
+    assert cfg.data.train_split == "trainval" and cfg.model.proposals == "rpn"
     result = train(cfg, tmp_path / "run", data_root=synth_root)
     assert result.model_path.is_file()
     assert read_log(tmp_path / "run" / "log.jsonl")[0]["loss"] > 0

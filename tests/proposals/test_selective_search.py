@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from eval.iou import box_iou
-from proposals import selective_search
+from proposals.selective_search import selective_search
 from proposals.selective_search import as_rgb_uint8
 
 FAST_ONE = {"colour_spaces": ("hsv",), "ks": (50,), "similarities": ("C+T+S+F",)}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from proposals import sliding_windows, window_count
+from proposals.sliding_window import sliding_windows, window_count
 
 
 @pytest.mark.parametrize(
