@@ -65,7 +65,8 @@ def cached_proposals(cache_dir, method: str, params: dict | None, items: list[tu
 
     With ``dist`` enabled, rank r of K computes the missing entries of items r, r+K, ...
     (entries are keyed files written atomically, so ranks never collide), then every rank
-    reads the whole, complete cache. Returns the ``ProposalSet`` of all items on every rank.
+    reads the whole, complete cache. Returns the ``ProposalSet`` of all items on every rank, its
+    ``computed`` counting the entries this rank computed.
     """
     from proposals.cache import get_proposals
 
@@ -75,16 +76,19 @@ def cached_proposals(cache_dir, method: str, params: dict | None, items: list[tu
 
     # params.json first, once (rank 0), so no two ranks race to create it.
     distributed.main_first(dist, lambda: get_proposals(cache_dir, method, params, [], compute=compute))
-    error = None
+    error, mine = None, None
     try:
-        get_proposals(cache_dir, method, params, items[dist.rank :: dist.world_size], compute=compute,
-                      workers=workers, progress=progress and dist.is_main)
+        mine = get_proposals(cache_dir, method, params, items[dist.rank :: dist.world_size], compute=compute,
+                             workers=workers, progress=progress and dist.is_main)
     except InputError as exc:
         error = (exc.path, exc.detail)
     failures = [e for e in distributed.gather_objects(dist, error) if e is not None]
     if failures:  # every rank raises the same error, none hangs in the barrier
         raise InputError(*failures[0])
-    return get_proposals(cache_dir, method, params, items, compute=False, workers=1)
+    whole = get_proposals(cache_dir, method, params, items, compute=False, workers=1)
+    whole.computed, whole.reused = mine.computed, len(items) - mine.computed  # this rank's share of the work
+    whole.problems = mine.problems
+    return whole
 
 
 def split_proposals(config, voc, *, dist=None, progress: bool = False):
