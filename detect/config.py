@@ -3,8 +3,9 @@
 A config file may name ``_base_: path`` (relative to that file, or a list of
 paths merged in order); mappings merge deeply, anything else replaces. After
 the merge and the ``--set key=value`` overrides (values parsed as YAML), the
-tree is validated into :class:`Config`. An unknown or mistyped key raises
-``InputError`` naming the file that set it and the nearest known key.
+tree is validated into :class:`Config`. An unknown or mistyped key, or a number
+outside the range its field declares (``bounded(...)``, detect/config_bounds.py),
+raises ``InputError`` naming the file that set it and the key.
 
 Configuration flows from here into builders as plain arguments; library parts
 never read a config object themselves.
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
+from detect.config_bounds import PROBABILITY, bounded, bounds_of, out_of_bounds
 from eval.errors import InputError
 from proposals.images import DEFAULT_MAX_PIXELS
 
@@ -41,14 +43,14 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "test"
     test_split: str = "test"
-    image_size: int = 128  # images are resized so that the short side is this many pixels
-    max_size: int = 128  # ... and the long side at most this many
+    image_size: int = bounded(128, ge=1)  # images are resized so that the short side is this many pixels
+    max_size: int = bounded(128, ge=1)  # ... and the long side at most this many
     flip: bool = True  # random horizontal flips in training
-    workers: int = 0  # DataLoader worker processes
+    workers: int = bounded(0, ge=0)  # DataLoader worker processes
     # Training checks every image before the first iteration and skips the bad ones: "header" reads only
     # format, size and EXIF orientation (cheap); "decode" decodes each one too (catches truncated files).
     check_images: Literal["none", "header", "decode"] = "header"
-    max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused unread (decompression bombs)
+    max_image_pixels: int = bounded(DEFAULT_MAX_PIXELS, ge=1)  # larger images are refused unread (decompression bombs)
 
 
 @dataclass
@@ -57,16 +59,16 @@ class BackboneConfig:
 
     name: str = "tiny"
     weights: str | None = None  # null, a local state-dict path, or "imagenet"
-    width: int = 32  # base channel width (tiny only)
-    trainable_layers: int = 5  # torchvision backbones: how many stages are fine-tuned
+    width: int = bounded(32, ge=1)  # base channel width (tiny only)
+    trainable_layers: int = bounded(5, ge=0, le=5)  # torchvision backbones: how many stages are fine-tuned
     norm: Literal["batch", "frozen_batch", "group", "none"] = "batch"
-    bn_eps: float | None = None  # norm-layer epsilon override (torchvision's COCO R50-FPN weights use 0.0)
+    bn_eps: float | None = bounded(None, ge=0)  # norm-layer epsilon override (torchvision's COCO R50-FPN weights use 0.0)
 
 
 @dataclass
 class AnchorConfig:
-    sizes: list[list[int]] = field(default_factory=lambda: [[16, 32, 64]])  # one list per feature map
-    aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    sizes: list[list[int]] = bounded(factory=lambda: [[16, 32, 64]], ge=1)  # one list per feature map
+    aspect_ratios: list[float] = bounded(factory=lambda: [0.5, 1.0, 2.0], gt=0)
 
 
 @dataclass
@@ -74,16 +76,16 @@ class RPNConfig:
     """Region proposal network (torchvision's RegionProposalNetwork)."""
 
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
-    pre_nms_top_n_train: int = 600
-    post_nms_top_n_train: int = 300
-    pre_nms_top_n_test: int = 300
-    post_nms_top_n_test: int = 150
-    nms_thresh: float = 0.7
-    fg_iou_thresh: float = 0.7
-    bg_iou_thresh: float = 0.3
-    batch_size_per_image: int = 256
-    positive_fraction: float = 0.5
-    score_thresh: float = 0.0
+    pre_nms_top_n_train: int = bounded(600, ge=1)
+    post_nms_top_n_train: int = bounded(300, ge=1)
+    pre_nms_top_n_test: int = bounded(300, ge=1)
+    post_nms_top_n_test: int = bounded(150, ge=1)
+    nms_thresh: float = bounded(0.7, **PROBABILITY)
+    fg_iou_thresh: float = bounded(0.7, **PROBABILITY)
+    bg_iou_thresh: float = bounded(0.3, **PROBABILITY)
+    batch_size_per_image: int = bounded(256, ge=1)
+    positive_fraction: float = bounded(0.5, **PROBABILITY)
+    score_thresh: float = bounded(0.0, **PROBABILITY)
 
 
 @dataclass
@@ -91,15 +93,15 @@ class RoIHeadConfig:
     """``model.region_head: roi``: RoI pooling on the shared features -> two-layer MLP (Fast/Faster R-CNN)."""
 
     roi_op: Literal["roi_pool", "roi_align", "roi_align_matmul"] = "roi_align_matmul"
-    output_size: int = 7
-    sampling_ratio: int = 2
-    representation_size: int = 128  # width of the two-layer MLP head
-    fg_iou_thresh: float = 0.5
-    bg_iou_thresh_hi: float = 0.5
-    bg_iou_thresh_lo: float = 0.0  # Fast R-CNN paper: 0.1
-    batch_size_per_image: int = 64
-    positive_fraction: float = 0.25
-    bbox_reg_weights: list[float] = field(default_factory=lambda: [10.0, 10.0, 5.0, 5.0])
+    output_size: int = bounded(7, ge=1)
+    sampling_ratio: int = bounded(2, ge=1)  # sample points per bin side (the matmul op needs > 0)
+    representation_size: int = bounded(128, ge=1)  # width of the two-layer MLP head
+    fg_iou_thresh: float = bounded(0.5, **PROBABILITY)
+    bg_iou_thresh_hi: float = bounded(0.5, **PROBABILITY)
+    bg_iou_thresh_lo: float = bounded(0.0, **PROBABILITY)  # Fast R-CNN paper: 0.1
+    batch_size_per_image: int = bounded(64, ge=1)
+    positive_fraction: float = bounded(0.25, **PROBABILITY)
+    bbox_reg_weights: list[float] = bounded(factory=lambda: [10.0, 10.0, 5.0, 5.0], gt=0)
 
 
 def _window_default(name: str):
@@ -121,17 +123,17 @@ class PrecomputedConfig:
     params: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None  # default: <data.root>/proposals/<method>-<mode or "default">
     compute: bool = True  # compute a missing cache on demand; false = error
-    top_n_train: int = 2000
-    top_n_test: int = 2000
+    top_n_train: int = bounded(2000, ge=1)
+    top_n_test: int = bounded(2000, ge=1)
 
 
 @dataclass
 class WindowsConfig:
     """``model.proposals: windows``: dense sliding windows made inside the model from the image size."""
 
-    scales: list[float] = field(default_factory=lambda: list(_window_default("scales")))  # sqrt(window area), px
-    ratios: list[float] = field(default_factory=lambda: list(_window_default("ratios")))  # height / width
-    stride: float = field(default_factory=lambda: float(_window_default("stride")))
+    scales: list[float] = bounded(factory=lambda: list(_window_default("scales")), gt=0)  # sqrt(window area), px
+    ratios: list[float] = bounded(factory=lambda: list(_window_default("ratios")), gt=0)  # height / width
+    stride: float = bounded(factory=lambda: float(_window_default("stride")), gt=0)
 
 
 @dataclass
@@ -140,31 +142,31 @@ class GlobalPoolConfig:
 
     class_agnostic: bool = False  # one box for every class, or one box per class
     target: Literal["largest", "first"] = "largest"  # the one object per image the box is trained on
-    topk: int = 1  # detections per image at test time: its top-k classes, all with the one box
-    representation_size: int = 128
-    pool_size: int = 1  # 1 = global average pooling; p > 1 keeps a coarse p x p layout (OverFeat-style)
+    topk: int = bounded(1, ge=1)  # detections per image at test time: its top-k classes, all with the one box
+    representation_size: int = bounded(128, ge=1)
+    pool_size: int = bounded(1, ge=1)  # 1 = global average pooling; p > 1 keeps a coarse p x p layout (OverFeat-style)
 
 
 @dataclass
 class CropHeadConfig:
     """``model.region_head: crop``: every region cropped, warped and run through its own backbone."""
 
-    size: int = 227  # side of the warped crops (R-CNN: 227 for ~500 px images)
-    context_pad: float = 16.0  # context pixels per side at the warped scale (R-CNN: 16 of 227)
-    pool_size: int = 3  # the backbone's map on a crop is average-pooled to pool_size x pool_size
-    chunk_size: int = 256  # crops per backbone call at test time
+    size: int = bounded(227, ge=1)  # side of the warped crops (R-CNN: 227 for ~500 px images)
+    context_pad: float = bounded(16.0, ge=0)  # context pixels per side at the warped scale (R-CNN: 16 of 227)
+    pool_size: int = bounded(3, ge=1)  # the backbone's map on a crop is average-pooled to pool_size x pool_size
+    chunk_size: int = bounded(256, ge=1)  # crops per backbone call at test time
     head: Literal["softmax", "svm"] = "softmax"  # svm: per-class linear SVMs after fine-tuning
     # R-CNN fine-tuning sampler: 32 positives (IoU >= 0.5) + 96 background per 128 regions per batch
-    batch_size: int = 128
-    positive_fraction: float = 0.25
-    fg_iou_thresh: float = 0.5
-    bg_iou_thresh_hi: float = 0.5
-    bg_iou_thresh_lo: float = 0.0
+    batch_size: int = bounded(128, ge=1)
+    positive_fraction: float = bounded(0.25, **PROBABILITY)
+    fg_iou_thresh: float = bounded(0.5, **PROBABILITY)
+    bg_iou_thresh_hi: float = bounded(0.5, **PROBABILITY)
+    bg_iou_thresh_lo: float = bounded(0.0, **PROBABILITY)
     # SVMs (head: svm): negatives below this IoU, hard-negative mining rounds, regularisation
-    svm_neg_iou: float = 0.3
-    svm_rounds: int = 3
-    svm_c: float = 0.001
-    svm_images: int = 100  # training images whose proposals feed the SVMs
+    svm_neg_iou: float = bounded(0.3, **PROBABILITY)
+    svm_rounds: int = bounded(3, ge=1)
+    svm_c: float = bounded(0.001, gt=0)
+    svm_images: int = bounded(100, ge=1)  # training images whose proposals feed the SVMs
 
 
 @dataclass
@@ -188,37 +190,37 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    iterations: int = 1000
-    batch_size: int = 8
-    lr: float = 1e-3
+    iterations: int = bounded(1000, ge=1)
+    batch_size: int = bounded(8, ge=1)
+    lr: float = bounded(1e-3, gt=0)
     optimizer: Literal["sgd", "adamw"] = "adamw"
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    warmup_iterations: int = 50
+    momentum: float = bounded(0.9, ge=0, lt=1)
+    weight_decay: float = bounded(1e-4, ge=0)
+    warmup_iterations: int = bounded(50, ge=0)
     schedule: Literal["cosine", "step", "constant"] = "cosine"
-    steps: list[int] = field(default_factory=list)  # step schedule: iterations where lr drops by gamma
-    gamma: float = 0.1
-    grad_clip: float | None = 10.0
-    checkpoint_every: int = 200
-    val_every: int = 0  # validate every N iterations; 0 = never (eval/compare score the final model)
-    log_every: int = 10
+    steps: list[int] = bounded(factory=list, ge=1)  # step schedule: iterations where lr drops by gamma
+    gamma: float = bounded(0.1, gt=0)
+    grad_clip: float | None = bounded(10.0, ge=0)  # null or 0: no clipping
+    checkpoint_every: int = bounded(200, ge=1)
+    val_every: int = bounded(0, ge=0)  # validate every N iterations; 0 = never (eval/compare score the final model)
+    log_every: int = bounded(10, ge=1)
     amp: bool = True  # used on CUDA only
 
 
 @dataclass
 class TestConfig:
-    score_thresh: float = 0.05
-    nms_thresh: float = 0.5
-    detections_per_image: int = 100
+    score_thresh: float = bounded(0.05, **PROBABILITY)  # detections must score above it
+    nms_thresh: float = bounded(0.5, **PROBABILITY)
+    detections_per_image: int = bounded(100, ge=1)
     protocol: Literal["voc07", "voc12", "coco"] = "voc12"
-    batch_size: int = 8
+    batch_size: int = bounded(8, ge=1)
 
 
 @dataclass
 class Config:
     """Everything a run needs. ``classes`` defaults to the dataset's own class list."""
 
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     classes: list[str] | None = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -278,6 +280,9 @@ def load_tree(path: str | Path, origins: dict | None = None, _seen: tuple = ()) 
     if path in _seen:
         raise InputError(path, "_base_ chain loops back to this file")
     data = _read_yaml(path)
+    if not data and not _seen:  # training on built-in defaults nobody chose would be a silent surprise
+        raise InputError(path, "the config file is empty, so it chooses no detector; start from one of "
+                               "configs/ladder/*.yaml (or name one with _base_)")
     bases = data.pop("_base_", [])
     bases = [bases] if isinstance(bases, str) else bases
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
@@ -395,7 +400,8 @@ def _nearest_origin(key: str, origins: dict) -> str | None:
 
 def _build(cls: type, tree: dict, prefix: str, origins: dict):
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
     kwargs = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
@@ -404,7 +410,35 @@ def _build(cls: type, tree: dict, prefix: str, origins: dict):
             hint = f" — did you mean {prefix}{close[0]}?" if close else f" (known: {', '.join(names)})"
             raise InputError(origins.get(dotted) or _nearest_origin(dotted, origins), f"unknown key {dotted}{hint}")
         kwargs[key] = _convert(value, hints[key], dotted, origins)
+        _check_bounds(fields[key], kwargs[key], dotted, origins.get(dotted) or _nearest_origin(dotted, origins))
     return cls(**kwargs)
+
+
+def _check_bounds(f: dataclasses.Field, value: Any, dotted: str, source: str | None) -> None:
+    bounds = bounds_of(f)
+    if bounds is None:
+        return
+    bad = out_of_bounds(value, bounds)
+    if bad is not None:
+        every = "every number in " if isinstance(value, list) else ""
+        got = f"{bad!r} in {value!r}" if isinstance(value, list) else repr(bad)
+        raise InputError(source, f"{every}{dotted} must be {bounds.describe()}, got {got}")
+
+
+def check_setting(key: str, value: Any, source: str) -> Any:
+    """Check one value for the dotted config ``key`` as a file would be checked; returns it converted.
+
+    For command-line options that stand for a config key (``detect --score-thresh`` is
+    ``test.score_thresh``), so that they obey the same range; ``source`` names the option.
+    """
+    cls, parts = Config, key.split(".")
+    for part in parts[:-1]:
+        cls = typing.get_type_hints(cls)[part]
+    f = {f.name: f for f in dataclasses.fields(cls)}[parts[-1]]
+    origins = {key: source}
+    converted = _convert(value, typing.get_type_hints(cls)[parts[-1]], key, origins)
+    _check_bounds(f, converted, key, source)
+    return converted
 
 
 # Configs written before issue 12 named a rung (``model.rung``) and kept precomputed proposals and

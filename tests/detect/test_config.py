@@ -102,3 +102,93 @@ def test_config_round_trips_as_plain_data(configs):
 
     cfg = load_config(configs / "ladder" / "rung.yaml")
     assert config_from_tree(config_to_dict(cfg)) == cfg
+
+
+# --------------------------------------------------------------------------- ranges (issue 11, item 7)
+
+
+def _numeric_fields(cls=Config, prefix=""):
+    """(dotted key, field, type) of every numeric leaf of the config tree, numbers in lists included."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from _numeric_fields(tp, f"{prefix}{f.name}.")
+        elif any(t in (int, float) for t in _leaf_types(tp)):
+            yield f"{prefix}{f.name}", f, tp
+
+
+def _leaf_types(tp):
+    import typing
+
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is typing.Literal or not args:
+        return [tp]
+    return [leaf for a in args for leaf in _leaf_types(a)]
+
+
+def test_every_numeric_field_declares_a_range_and_its_default_lies_in_it():
+    from detect.config_bounds import bounds_of, out_of_bounds
+
+    defaults = config_to_dict(Config())
+    fields = list(_numeric_fields())
+    assert len(fields) > 50
+    for key, f, _ in fields:
+        bounds = bounds_of(f)
+        assert bounds is not None, f"{key}: declare its range with bounded(...) (detect/config_bounds.py)"
+        value = defaults
+        for part in key.split("."):
+            value = value[part]
+        assert out_of_bounds(value, bounds) is None, key
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.iterations=0", "train.iterations must be at least 1, got 0"),
+    ("train.iterations=-5", "train.iterations must be at least 1, got -5"),
+    ("train.batch_size=0", "train.batch_size must be at least 1, got 0"),
+    ("train.lr=-1", "train.lr must be greater than 0, got -1.0"),
+    ("train.lr=.nan", "train.lr must be greater than 0, got nan"),
+    ("data.image_size=0", "data.image_size must be at least 1, got 0"),
+    ("train.checkpoint_every=0", "train.checkpoint_every must be at least 1, got 0"),
+    ("test.score_thresh=2", "test.score_thresh must be between 0 and 1, got 2.0"),
+    ("train.momentum=1", "train.momentum must be at least 0 and below 1, got 1.0"),
+    ("model.rpn.anchors.sizes=[[16, 0]]", "every number in model.rpn.anchors.sizes must be at least 1, got 0"),
+])
+def test_out_of_range_overrides_name_the_key_and_the_option(override, message):
+    with pytest.raises(InputError) as info:
+        load_config(None, [override])
+    key = override.split("=")[0]
+    assert str(info.value).startswith(f"--set {key}: ") and message in str(info.value)
+
+
+def test_out_of_range_value_in_a_base_file_names_that_file(configs):
+    (configs / "base.yaml").write_text("train: {batch_size: 0}\n")
+    with pytest.raises(InputError, match="train.batch_size must be at least 1") as info:
+        load_config(configs / "ladder" / "rung.yaml")
+    assert str(info.value).startswith(str(configs / "base.yaml"))
+
+
+def test_edge_values_are_accepted():
+    cfg = load_config(None, ["test.score_thresh=0", "train.grad_clip=null", "train.warmup_iterations=0",
+                             "train.val_every=0", "model.rpn.nms_thresh=1", "train.iterations=1"])
+    assert cfg.test.score_thresh == 0.0 and cfg.train.grad_clip is None and cfg.train.iterations == 1
+
+
+def test_an_option_standing_for_a_key_obeys_the_same_range():
+    from detect.config import check_setting
+
+    assert check_setting("test.score_thresh", 1, "--score-thresh") == 1.0
+    with pytest.raises(InputError, match=r"^--score-thresh: test.score_thresh must be between 0 and 1, got 2.0"):
+        check_setting("test.score_thresh", 2.0, "--score-thresh")
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "{}\n"])
+def test_an_empty_config_file_is_refused_not_trained_on_defaults(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match="the config file is empty, so it chooses no detector") as info:
+        load_config(path)
+    assert str(info.value).startswith(str(path))
