@@ -66,9 +66,10 @@ def test_imagenet_weights_offline_names_the_file(tmp_path, monkeypatch):
     assert imagenet_weights_file("resnet18").parent == tmp_path / "hub" / "checkpoints"
 
 
-def test_unknown_backbone_is_input_error():
-    with pytest.raises(InputError, match="unknown backbone"):
-        build_backbone("alexnet")
+def test_unknown_backbone_is_one_line_with_a_close_match():
+    with pytest.raises(InputError, match="unknown backbone 'resnt18'; did you mean 'resnet18'") as info:
+        build_backbone("resnt18")
+    assert "\n" not in str(info.value)
 
 
 def test_build_backbone_from_a_config_section():
