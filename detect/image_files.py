@@ -177,6 +177,10 @@ def detect_files(paths: list[str | os.PathLike], out_dir: str | os.PathLike, wei
     """Detect objects in every image of ``paths``; write annotated copies to ``out_dir/annotated`` and
     ``out_dir/detections.json``. Raises ``InputError`` before any work if an output would replace an input."""
     say = say or (lambda message: None)
+    if score_thresh is not None:  # the option stands for test.score_thresh: the same range, checked up front
+        from detect.config import check_setting
+
+        score_thresh = check_setting("test.score_thresh", score_thresh, "--score-thresh")
     out = Path(out_dir)
     files = collect_images(list(paths), out)
     check_outputs(files, out)
