@@ -1,1 +1,1 @@
-"""Detectors: one composition class (base.Detector) and the parts the rungs plug into it."""
+"""Detectors: one composition class (base.Detector) and the parts detect/build.py plugs into it."""

@@ -1,12 +1,15 @@
-"""The crop head: R-CNN's and the sliding-window rung's region classifier.
+"""The crop head (``model.region_head: crop``): R-CNN's and the sliding-window rung's region classifier.
 
 Every region is cut out of the (normalised) image and warped to a fixed square
 (``detect.ops.crop_and_warp``), then the *whole backbone* runs on each crop:
 no computation is shared between overlapping regions — the cost Fast R-CNN
 removes. After the backbone the head is the same as Fast/Faster R-CNN's:
 torchvision's ``TwoMLPHead`` + ``FastRCNNPredictor`` (softmax over background
-+ C classes, class-specific box deltas), so the rungs differ only in how a
-region's features are obtained.
++ C classes, class-specific box deltas) trained with torchvision's
+``fastrcnn_loss`` and post-processed by the same function as the RoI head, so
+the rungs differ only in how a region's features are obtained. R-CNN's SVM
+stage (``detect.detectors.svm.SVMStage``) is given at construction; its scores
+replace the softmax once the training engine has fitted it.
 
     crops (R, 3, S, S) -> backbone -> (R, K, s, s) -> avg-pool (R, K, p, p)
         -> TwoMLPHead (R, M) -> cls_score (R, C+1), bbox_pred (R, (C+1)*4)
