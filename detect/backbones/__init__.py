@@ -47,7 +47,7 @@ from eval.errors import InputError
 BACKBONES = ("tiny", *(n for arch, cut in CUTS.items() for n in ((arch, arch + "_fpn") if cut.has_fpn else (arch,))))
 
 __all__ = ["BACKBONES", "IMAGENET_WEIGHTS", "TinyBackbone", "backbone_from_config", "build_backbone",
-           "feature_dict", "imagenet_weights_file", "output_stride"]
+           "feature_dict", "imagenet_weights_file"]
 
 
 def _norm_layer(norm: str, bn_eps: float | None):
@@ -69,14 +69,6 @@ def check_name(name: str) -> None:
     close = difflib.get_close_matches(name, BACKBONES, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise InputError(None, f"model.backbone.name: unknown backbone {name!r}; {hint}known: {', '.join(BACKBONES)}")
-
-
-def output_stride(name: str) -> int:
-    """The stride of a single-map backbone's output (FPNs: 4, their finest level)."""
-    check_name(name)
-    if name == "tiny":
-        return 8
-    return 4 if name.endswith("_fpn") else CUTS[name].stride
 
 
 def _build(name: str, width: int, norm_layer, bn_eps, trainable_layers: int) -> tuple[nn.Module, nn.Module]:
