@@ -161,3 +161,16 @@ def test_model_form_calls_evaluate_model(monkeypatch, tmp_path, capfd):
     assert json.loads((tmp_path / "o.json").read_text()) == {"protocol": "voc12", "mAP": 0.25,
                                                              "per_class": {"cat": 0.25, "dog": None}}
     assert "mAP (voc12): 0.2500" in capfd.readouterr().out
+
+
+def test_errors_option_adds_tide_errors_to_the_json_and_prints_them(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    rc = main(["eval", "--gt", str(SAMPLE / "instances.json"), "--dets", str(SAMPLE / "results.json"),
+               "--protocol", "voc07", "--errors", "--json", str(out)])
+    assert rc == 0
+    payload = json.loads(out.read_text())
+    errors = payload["errors"]
+    assert list(errors["main"]) == ["Cls", "Loc", "Both", "Dupe", "Bkg", "Miss"]
+    assert list(errors["special"]) == ["FalsePos", "FalseNeg"]
+    assert errors["main"]["Cls"] == pytest.approx(0.222460397, abs=1e-8)  # tidecv 1.0.1 prints 22.2460397
+    assert "TIDE errors" in capsys.readouterr().out and payload["mAP"] > 0.6

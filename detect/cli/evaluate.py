@@ -40,6 +40,8 @@ def eval_command(
     set_: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
                                              help="Model form: config override (repeatable)."),
     device: Optional[str] = typer.Option(None, "--device", help="Model form: cpu, cuda, cuda:1, ..."),
+    errors: bool = typer.Option(False, "--errors", help="Also TIDE's error analysis: the AP@50 gained by fixing "
+                                "each error type, as \"errors\" in the JSON and a table."),
 ) -> None:
     """Compute per-class AP and mAP of result files, or of a trained model on a dataset.
 
@@ -83,9 +85,39 @@ def eval_command(
             atomic_write_json(json_out, result.to_json())
         voc_dir, coco_json = result_paths(json_out)
         written = [json_out] + [p for p in (voc_dir, coco_json) if p.exists()]
+    if errors:
+        from eval.error_analysis import analyse_error_files
+
+        # the model form evaluates the devkit files it wrote beside --json
+        analysis = analyse_error_files(gt, dets, split) if files_form else analyse_error_files(
+            data, result_paths(json_out)[0], split)
+        if json_out is not None:
+            from eval.files import atomic_write_json
+
+            atomic_write_json(json_out, {**result.to_json(), "errors": analysis.to_json()})
     _print_table(result)
+    if errors:
+        _print_errors(analysis)
     if written:
         print("wrote " + ", ".join(f"{p}/ (devkit result files)" if p.is_dir() else str(p) for p in written))
+
+
+def _print_errors(analysis) -> None:
+    """TIDE's main and special errors (AP@50 points gained by fixing each) as a Rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="TIDE errors: AP@50 gained by fixing each type")
+    for name in (*analysis.main, *analysis.special):
+        table.add_column(name, justify="right")
+    values = [*analysis.main.values(), *analysis.special.values()]
+    table.add_row(*("-" if v != v else f"{v:.4f}" for v in values))
+    table.add_row(*(str(analysis.counts[k]) for k in analysis.main), "", "")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    ap = analysis.ap50
+    console.print("TIDE AP@50 (101-point): " + ("n/a" if ap != ap else f"{ap:.4f}") + "; second row: how many",
+                  highlight=False)
 
 
 def _print_table(result) -> None:
