@@ -217,6 +217,25 @@ class TestConfig:
 
 
 @dataclass
+class CheckConfig:
+    """Budgets of ``detladder check`` (detect/check/; docs/babysitting.md explains each verdict)."""
+
+    batches: int = 3  # real training batches (train.batch_size images each) for the initial loss and the sweep
+    init_tolerance: float = 0.25  # initial classification loss within this fraction of its expected value
+    init_scale: float = 1.0  # multiply the final classification layers' initial weights (try 30: the check fails)
+    overfit_images: int = 8  # images the overfit check trains on (no flips, no weight decay)
+    overfit_iterations: int = 150
+    overfit_lr: float | None = None  # null: train.lr
+    overfit_min_map: float = 0.9  # mAP on those same images the model must reach
+    overfit_loss_drop: float = 5.0  # the final loss must be this many times below the initial one
+    sweep_iterations: int = 100  # learning-rate sweep: iterations from sweep_lr_min to sweep_lr_max
+    sweep_lr_min: float = 1e-6
+    sweep_lr_max: float = 1.0
+    stop_factor: float = 3.0  # the sweep (and a tune trial) stops when the loss passes this x its start, or NaN
+    gradcheck: bool = True
+
+
+@dataclass
 class Config:
     """Everything a run needs. ``classes`` defaults to the dataset's own class list."""
 
@@ -226,6 +245,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
 
 
 # --------------------------------------------------------------------------- loading
@@ -501,3 +521,31 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def config_to_dict(config: Config) -> dict:
     """The config as plain data (for checkpoints, metrics.json and ``model.pt``)."""
     return dataclasses.asdict(config)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict:
+    if not isinstance(tree, dict):
+        return {prefix.rstrip("."): tree}
+    out: dict = {}
+    for key, value in tree.items():
+        out.update(_flatten(value, f"{prefix}{key}."))
+    return out
+
+
+def config_changes(stored: dict, config: Config, ignore: tuple[str, ...] = ()) -> list[str]:
+    """``"key: old -> new"`` for each key where ``config`` differs from a stored config dict, in key order.
+
+    The stored dict (a checkpoint's) is validated first so that an earlier layout
+    compares equal to today's; keys in ``ignore`` are left out.
+    """
+    try:
+        old = _flatten(config_to_dict(config_from_tree(stored)))
+    except InputError:  # a stored config this version can no longer validate: compare it as written
+        old = _flatten(stored)
+    new = _flatten(config_to_dict(config))
+
+    def show(tree: dict, key: str) -> str:
+        return repr(tree[key]) if key in tree else "(absent)"
+
+    return [f"{key}: {show(old, key)} -> {show(new, key)}" for key in sorted(set(old) | set(new))
+            if key not in ignore and (key in old, old.get(key)) != (key in new, new.get(key))]

@@ -1,0 +1,119 @@
+"""``detladder check``: babysitting checks before a long training run (docs/babysitting.md).
+
+    run_checks(config, out_dir) -> CheckReport
+      initial loss (detect/check/initial_loss.py)   fresh model, a few real batches, no update
+      overfit      (detect/check/overfit.py)        fresh model, a few images, mAP on them
+      gradient     (detect/check/gradcheck.py)      float64 gradcheck of our operators
+      lr sweep     (detect/check/lr_sweep.py)       fresh model, exponentially rising lr
+    -> OUT/check.json and OUT/check.html (detect/check/page.py)
+
+Every model is built by ``detect.build.build_detector`` from the same config (same
+seed, so the same initial weights); budgets live in the config's ``check:`` section.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from detect.check.verdict import FAIL, Verdict, worst
+from eval.errors import InputError
+
+_POSITIVE_INTS = ("batches", "overfit_images", "overfit_iterations", "sweep_iterations")
+
+
+@dataclass
+class CheckReport:
+    config_name: str
+    rung: str
+    verdicts: list[Verdict] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return worst(v.status for v in self.verdicts)
+
+    def to_json(self) -> dict:
+        return {"config": self.config_name, "rung": self.rung, "status": self.status,
+                "checks": [v.to_json() for v in self.verdicts]}
+
+
+def validate_check_config(chk, source=None) -> None:
+    """Refuse budgets that make no sense (InputError naming ``source``, the config file)."""
+    for name in _POSITIVE_INTS:
+        if getattr(chk, name) < 1:
+            raise InputError(source, f"check.{name} must be at least 1, got {getattr(chk, name)}")
+    if not 0 < chk.overfit_min_map <= 1:
+        raise InputError(source, f"check.overfit_min_map must be in (0, 1], got {chk.overfit_min_map}")
+    if not 0 < chk.sweep_lr_min < chk.sweep_lr_max:
+        raise InputError(source, f"check.sweep_lr_min ({chk.sweep_lr_min}) and sweep_lr_max ({chk.sweep_lr_max}) "
+                                 "must satisfy 0 < min < max")
+    for name in ("init_tolerance", "init_scale", "overfit_loss_drop", "stop_factor"):
+        if not getattr(chk, name) > 0:
+            raise InputError(source, f"check.{name} must be positive, got {getattr(chk, name)}")
+    if chk.overfit_lr is not None and not chk.overfit_lr > 0:
+        raise InputError(source, f"check.overfit_lr must be positive, got {chk.overfit_lr}")
+
+
+def _fresh_model(config, num_classes: int):
+    from detect.build import build_detector
+    from detect.check.initial_loss import scale_classifiers
+
+    model = build_detector(config, num_classes).train()
+    scale_classifiers(model, config.check.init_scale)
+    return model
+
+
+def run_checks(config, out_dir, *, data_root=None, config_name: str = "", say: Callable[[str], None] | None = None,
+               threads: int | None = None) -> CheckReport:
+    """Run every check on ``config``; ``say`` receives each verdict's line as it comes. Writes OUT/check.*."""
+    from detect.build import rung_label
+    from detect.engine.threads import torch_threads
+
+    config = copy.deepcopy(config)
+    if data_root is not None:
+        config.data.root = str(data_root)
+    validate_check_config(config.check, config_name or None)
+    say = say or (lambda line: None)
+    report = CheckReport(config_name, rung_label(config.model))
+    with torch_threads(threads):
+        for verdict in _verdicts(config):
+            report.verdicts.append(verdict)
+            say(verdict.line())
+    report.files = _write(report, Path(out_dir))
+    return report
+
+
+def _verdicts(config):
+    """The checks in order, each yielded as soon as it is done."""
+    from detect.check.gradcheck import check_gradients
+    from detect.check.initial_loss import check_initial_loss
+    from detect.check.lr_sweep import check_lr_sweep
+    from detect.check.overfit import check_overfit
+    from detect.check.samples import load_samples
+
+    chk = config.check
+    bs = config.train.batch_size
+    samples = load_samples(config, max(chk.batches * bs, chk.overfit_images), bs)
+    n = samples.num_classes
+    yield check_initial_loss(_fresh_model(config, n), samples, batches=chk.batches, tolerance=chk.init_tolerance,
+                             seed=config.seed)
+    yield check_overfit(_fresh_model(config, n), config, samples.subset(chk.overfit_images))
+    if chk.gradcheck:
+        yield check_gradients()
+    yield check_lr_sweep(_fresh_model(config, n), config, samples)
+
+
+def _write(report: CheckReport, out: Path) -> list[Path]:
+    from detect.check.page import render_page
+    from eval.files import atomic_write_json, atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    return [atomic_write_json(out / "check.json", report.to_json()),
+            atomic_write_text(out / "check.html", render_page(report.to_json()))]
+
+
+__all__ = ["run_checks", "CheckReport", "Verdict", "FAIL"]
