@@ -33,7 +33,9 @@ def load_safely(path: str | os.PathLike, map_location="cpu") -> object:
     """``torch.load(path, weights_only=True)``; unreadable or code-carrying files raise ``InputError``."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "checkpoint file not found")
+        from detect.backbones.weights import torchvision_weights_hint  # e.g. torchvision's COCO detector file
+
+        raise InputError(path, "checkpoint file not found" + torchvision_weights_hint(path))
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - every failure here means "not a safe checkpoint"
