@@ -130,7 +130,7 @@ def failed_row(name: str, config_path: Path, config, error: str) -> dict:
     return {"name": name, "config": str(config_path), "status": "failed", "error": error,
             "rung": _rung(config),
             "proposal_source": source, "region_classifier": head, "mAP": None, "per_class": {},
-            "seconds_per_image": {"proposals": None, "network": None, "total": None}, "params": None,
+            "seconds_per_image": {"proposals": None, "network": None, "total": None}, "params": None, "flops": None,
             "train_seconds": None, "curves": {"pooled": None, "per_class": {}}, "examples": {}}
 
 
@@ -240,11 +240,13 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
     """Evaluate and time ``model`` on every image of ``dataset``, one image at a time.
 
     Returns the measured part of a metrics row: mAP, per_class, curves,
-    seconds_per_image (medians), params and the example images' detections.
+    seconds_per_image (medians), params, flops (multiply-adds of the network on the first image;
+    proposal methods outside the network count as time only) and the example images' detections.
     """
     import statistics
 
     from detect.inference import run_detector
+    from detect.result_variants import analysis_fields, image_areas
     from eval.mean_ap import evaluate
 
     memo = memo or ProposalMemo()
@@ -254,6 +256,7 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
         image = dataset[i][0]
         props, secs = memo.get(config, i, image)
         run_detector(model, config, [image], proposals=props, proposal_seconds=secs)
+    flops = _network_flops(model, config, dataset, memo)
     gts, dets, times, cpu = [], [], [], []
     for i in range(n):
         image, ann = dataset[i]
@@ -279,10 +282,22 @@ def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol
         "seconds_per_image": {"proposals": prop, "network": net, "total": total,
                               "cpu": statistics.median(cpu), "wall_per_cpu": ratio},
         "params": int(sum(p.numel() for p in model.parameters())),
+        "flops": flops,
         "curves": {"pooled": curve_json(result.pooled) if len(result.pooled.recall) else None,
                    "per_class": {name: curve_json(result.curves.get(name)) for name in class_names}},
         "examples": {i: _example_detections(dets[index[i]], class_names) for i in example_ids},
+        **analysis_fields(gts, dets, class_names, image_areas(dataset), protocol),
     }
+
+
+def _network_flops(model, config, dataset, memo: ProposalMemo) -> int:
+    """Multiply-adds of ``model`` on the first image (convolutions and matrix products; see detect/backbones/measure.py)."""
+    from detect.backbones.measure import count_flops
+    from detect.inference import run_detector
+
+    image = dataset[0][0]
+    props, secs = memo.get(config, 0, image)
+    return count_flops(lambda: run_detector(model, config, [image], proposals=props, proposal_seconds=secs))
 
 
 def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: Path, dataset,
@@ -339,6 +354,7 @@ def compare(
     progress: bool = False,
     threads: int | None = None,
     schedule_scale: float = 1.0,
+    results: Sequence[tuple[str, str | os.PathLike]] = (),
 ) -> dict:
     """Compare detector configs on one dataset; writes OUT/metrics.json and the report; returns the metrics.
 
@@ -349,7 +365,8 @@ def compare(
     bars (stderr). ``threads``: torch threads for training (None: torch's default) and
     for timing (None: one, so that per-image latencies hold on shared cores); the report
     warns when the machine was busy while timing. ``schedule_scale`` multiplies every
-    config's training iterations (``demo --quick``). Raises ``InputError`` for a missing dataset or a bad config
+    config's training iterations (``demo --quick``). ``results``: (name, path) of result files from
+    any detector, evaluated as more rows (``detect.result_variants``). Raises ``InputError`` for a missing dataset or a bad config
     (before any work starts); a variant that fails while training or measuring
     becomes a ``failed`` row instead.
     """
@@ -360,15 +377,18 @@ def compare(
     log = log or (lambda message: None)
     data_root, out_dir = Path(data_root), Path(out_dir)
     config_paths = [Path(p) for p in config_paths]
-    if not config_paths:
-        raise InputError(None, "compare needs at least one config")
+    if not config_paths and not results:
+        raise InputError(None, "compare needs at least one config or --results NAME=PATH")
     names = _variant_names(config_paths)
+    for k, (result_name, result_path) in enumerate(results):
+        if result_name in names or result_name in [r[0] for r in results[:k]]:
+            raise InputError(result_path, f"another variant is also named {result_name!r}")
     configs = {name: load_config(path, list(overrides)) for name, path in zip(names, config_paths)}
     for config in configs.values():  # set directly: a --set value would be parsed as YAML
         config.data.root = str(data_root)
         if schedule_scale != 1.0:
             _scale_schedule(config.train, schedule_scale)
-    protocol = protocol or next(iter(configs.values())).test.protocol
+    protocol = protocol or (next(iter(configs.values())).test.protocol if configs else "voc12")
     dataset = VOCDataset(data_root, split)
     if len(dataset) == 0:
         raise InputError(data_root, f"split {split!r} has no usable images")
@@ -418,8 +438,27 @@ def compare(
         metrics["timing"]["busy"] = _busy(metrics, threads or 1)
         validate_metrics(metrics)
         atomic_write_json(out_dir / "metrics.json", metrics)
+    _add_result_variants(metrics, results, dataset, split, protocol, example_ids, out_dir, log)
     render_metrics(metrics, out_dir, out_dir, out_dir / "metrics.json")
     return metrics
+
+
+def _add_result_variants(metrics: dict, results, dataset, split: str, protocol: str, example_ids, out_dir: Path,
+                         log: Log) -> None:
+    """Evaluate each (name, path) of result files as one more row; a bad one becomes a failed row."""
+    from detect.result_variants import failed_results_row, image_areas, results_row
+
+    areas = image_areas(dataset) if results else []
+    for name, path in results:
+        log(f"[results] {name} ({path})")
+        try:
+            row = results_row(name, Path(path), dataset, split, protocol, example_ids, areas)
+        except InputError as exc:
+            log(f"  FAILED: {exc}")
+            row = failed_results_row(name, Path(path), str(exc))
+        metrics["variants"].append(row)
+        validate_metrics(metrics)
+        atomic_write_json(out_dir / "metrics.json", metrics)
 
 
 def _default_threads() -> int:

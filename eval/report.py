@@ -98,11 +98,15 @@ def _fmt_params(value: int | None) -> str:
     return f"{value / 1e6:.2f} M" if value >= 1e5 else f"{value:,}"
 
 
+def _fmt_gflops(value: int | None) -> str:
+    return NA if value is None else f"{value / 1e9:.3g}"
+
+
 def ladder_table(metrics: dict) -> Table:
     """One row per variant: the numbers the ladder is about."""
     header = ["variant", "proposal source", "region classifier", f"mAP ({metrics['protocol']})",
               "proposals s/img", "network s/img", "total s/img", "CPU s/img", "images/s", "parameters",
-              "training time", "status"]
+              "GFLOPs/img", "training time", "status"]
     rows = []
     for v in metrics["variants"]:
         spi = v["seconds_per_image"]
@@ -112,6 +116,7 @@ def ladder_table(metrics: dict) -> Table:
         rows.append([v["name"], v["proposal_source"] or NA, v["region_classifier"] or NA,
                      _fmt(v["mAP"], ".3f"), _fmt_seconds(spi["proposals"]), _fmt_seconds(spi["network"]),
                      _fmt_seconds(total), _fmt_seconds(spi.get("cpu")), _fmt(rate, ".1f"), _fmt_params(v["params"]),
+                     _fmt_gflops(v.get("flops")),
                      _fmt(v["train_seconds"], ".0f") + (" s" if v["train_seconds"] is not None else ""),
                      status])
     maps = [v["mAP"] for v in metrics["variants"]]
@@ -119,7 +124,9 @@ def ladder_table(metrics: dict) -> Table:
     bold = [[c == 3 and m is not None and m == best for c in range(len(header))] for m in maps]
     return Table(header, rows, bold, caption="Seconds per image are medians over the timed test images "
                                              "after a warm-up; proposals and network timed apart; CPU s/img is "
-                                             "the process CPU time (wall far above it: the machine was busy).",
+                                             "the process CPU time (wall far above it: the machine was busy). GFLOPs/img: "
+                                             "multiply-adds of the network on one test image (proposal "
+                                             "methods outside it count as time only).",
                  text_columns=3)
 
 

@@ -138,6 +138,29 @@ def speed_accuracy_figure(metrics: dict) -> bytes:
     return _png(fig)
 
 
+def flops_accuracy_figure(metrics: dict) -> bytes | None:
+    """mAP against the network's GFLOPs per image (log scale), one point per variant; None when none has FLOPs."""
+    points = [(i, v["name"], v["flops"] / 1e9, v["mAP"]) for i, v in _ok_variants(metrics)
+              if v.get("flops") and v["mAP"] is not None]
+    if not points:
+        return None
+    fig = _new_figure(6.4, 4.4)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, name, gflops, m in points:
+        ax.scatter([gflops], [m], s=60, color=variant_color(i), zorder=3)
+        ax.annotate(_plain(name), (gflops, m), textcoords="offset points", xytext=(6, 5), fontsize=9)
+    ax.set_xscale("log")
+    values = [p[2] for p in points]
+    ax.set_xlim(min(values) / 2.0, max(values) * 3.0)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("GFLOPs per image (multiply-adds of the network)")
+    ax.set_ylabel(f"mAP ({_plain(metrics['protocol'])})")
+    ax.set_title("Computation versus accuracy (up and to the left is better)")
+    ax.grid(True, linewidth=0.4, alpha=0.5)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _load_example(base_dir: Path, example: dict, index: int, metrics_path) -> np.ndarray:
     """An example image as an HxWx3 uint8 array; one InputError naming the key if unusable."""
     from PIL import Image, UnidentifiedImageError
@@ -206,6 +229,9 @@ def render_figures(metrics: dict, base_dir: str | os.PathLike, metrics_path=None
         "pr_per_class.png": pr_per_class_figure(metrics),
         "speed_accuracy.png": speed_accuracy_figure(metrics),
     }
+    flops = flops_accuracy_figure(metrics)
+    if flops is not None:
+        figures["flops_accuracy.png"] = flops
     examples = examples_figure(metrics, base_dir, metrics_path)
     if examples is not None:
         figures["examples.png"] = examples

@@ -35,6 +35,8 @@ FIGURES = {
                       "One curve per variant over the detections of every class together."),
     "pr_per_class.png": ("Precision-recall per class", "One panel per class, one curve per variant."),
     "speed_accuracy.png": ("Speed versus accuracy", "One point per variant: mAP against seconds per image."),
+    "flops_accuracy.png": ("Computation versus accuracy", "One point per variant: mAP against the network's "
+                           "multiply-adds per image (GFLOPs, log scale), a count that does not depend on the machine."),
     "examples.png": ("The same test images, every variant",
                      "Left: ground truth; then each variant's detections on the same images."),
 }

@@ -19,7 +19,8 @@ so that the reader and this docstring cannot drift apart:
                    "mAP": float|null, "per_class": {class: AP|null},
                    "seconds_per_image": {"proposals", "network", "total",
                                          "cpu"?: CPU seconds, "wall_per_cpu"?},
-                   "params": int|null, "train_seconds": float|null,
+                   "params": int|null, "flops"?: int|null (multiply-adds per image, network only),
+                   "train_seconds": float|null,
                    "curves": {"pooled": {"recall": [...], "precision": [...]}|null,
                               "per_class": {class: curve|null}},
                    "examples": {image_id: [{"label", "score", "box"}]}}]}
@@ -71,6 +72,7 @@ SCHEMA: dict = {
                               "cpu?": "?num", "wall_per_cpu?": "?num"},
         "params": "?int",
         "train_seconds": "?num",
+        "flops?": "?int",  # multiply-adds per image of the network (absent in files from before it was measured)
         "curves": {"pooled": ("?", _CURVE), "per_class": ("map", ("?", _CURVE))},
         "examples": ("map", ["list", _DETECTION]),
         "training?": ("?", {"iterations": "int", "seconds": ["list", "num"], "loss": ["list", "num"],

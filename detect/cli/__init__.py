@@ -19,7 +19,7 @@ from pathlib import Path
 
 import typer
 
-from detect.cli import backbones, compare, data, evaluate, infer, proposals, train
+from detect.cli import backbones, check, compare, data, evaluate, infer, proposals, train
 
 app = typer.Typer(
     name="detladder",
@@ -36,7 +36,7 @@ app = typer.Typer(
 )
 
 # Each module adds its own commands; the order here is the order in --help.
-for _module in (data, proposals, train, infer, evaluate, compare, backbones):
+for _module in (data, proposals, train, infer, evaluate, compare, backbones, check):
     _module.register(app)
 
 GLOBAL_EPILOG = ("Add --debug to any command to see the full traceback of an error; "
