@@ -47,8 +47,10 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
         return evaluate_with_pycocotools(gt, dets)
     if gt.is_dir():
         truth = io.read_voc_ground_truth(gt, split)
-        # a class without a result file has no detections (AP 0), even when no class has one
+        # a class without a result file has no detections (AP 0); but no file at all for the split is a mistake
         detections, with_files = io.read_voc_results(dets, split, truth.image_ids, truth.class_names)
+        if not with_files:
+            raise InputError(dets, _why_no_result_file(dets, split, truth.class_names))
         return evaluate(truth.gts, detections, truth.class_names, protocol, report_classes=with_files)
     from eval.coco_io import read_coco_results_flat
     from eval.mean_ap import evaluate_flat
@@ -60,3 +62,22 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
 
 def _coco_ids(truth) -> tuple[list, list]:
     return truth.image_ids, truth.category_ids
+
+
+def _why_no_result_file(directory: Path, split: str, class_names) -> str:
+    """Why no ``comp4_det_<split>_<class>.txt`` of ``directory`` matched: empty, other splits, other classes."""
+    names = sorted(p.name for p in directory.iterdir() if p.name.startswith("comp4_det_") and p.suffix == ".txt")
+    wanted = f"no comp4_det_{split}_<class>.txt result file for split {split!r}"
+    if not names:
+        return f"{wanted}: the folder holds no comp4_det_*.txt files at all (mAP would be 0)"
+    splits = set()
+    for name in names:
+        stem = name[len("comp4_det_"):-len(".txt")]
+        for cls in class_names:
+            if stem.endswith(f"_{cls}") and stem != f"{split}_{cls}":
+                splits.add(stem[: -len(cls) - 1])
+    if splits:
+        return f"{wanted}, only for split(s) {', '.join(map(repr, sorted(splits)))}; pass --split to match them"
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (f"{wanted}: its files ({shown}) name none of the dataset's classes "
+            f"({', '.join(class_names[:6])}{', ...' if len(class_names) > 6 else ''})")

@@ -26,7 +26,8 @@ so that the reader and this docstring cannot drift apart:
                    "examples": {image_id: [{"label", "score", "box"}]}}]}
 
 Keys with a trailing ``?`` in :data:`SCHEMA` may be absent. Numbers must be
-finite. Boxes are pixels ``[x1, y1, x2, y2]`` (0-based, x2/y2 exclusive).
+finite; APs lie in [0, 1], seconds and counts are >= 0. Boxes are pixels
+``[x1, y1, x2, y2]`` (0-based, x2/y2 exclusive).
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ SCHEMA: dict = {
     "schema_version": "int",
     "protocol": "str",
     "created?": "?str",
-    "dataset": {"root": "?str", "split": "str", "num_images": "int", "class_names": ["list", "str"]},
+    "dataset": {"root": "?str", "split": "str", "num_images": "count", "class_names": ["list", "str"]},
     "settings": ("map", _SCALAR),
     "machine": ("map", _SCALAR),
     "timing?": ("map", _SCALAR),
-    "examples": ["list", {"image_id": "str", "file": "path", "width": "int", "height": "int",
+    "examples": ["list", {"image_id": "str", "file": "path", "width": "count", "height": "count",
                           "ground_truth": ["list", _GT_BOX]}],
     "variants": ["list", {
         "name": "str",
@@ -66,23 +67,24 @@ SCHEMA: dict = {
         "rung": "?str",
         "proposal_source": "?str",
         "region_classifier": "?str",
-        "mAP": "?num",
-        "per_class": ("map", "?num"),
-        "seconds_per_image": {"proposals": "?num", "network": "?num", "total": "?num",
-                              "cpu?": "?num", "wall_per_cpu?": "?num"},
-        "params": "?int",
-        "train_seconds": "?num",
+        "mAP": "?frac",
+        "per_class": ("map", "?frac"),
+        "seconds_per_image": {"proposals": "?nonneg", "network": "?nonneg", "total": "?nonneg",
+                              "cpu?": "?nonneg", "wall_per_cpu?": "?nonneg"},
+        "params": "?count",
+        "train_seconds": "?nonneg",
         "flops?": "?int",  # multiply-adds per image of the network (absent in files from before it was measured)
         "curves": {"pooled": ("?", _CURVE), "per_class": ("map", ("?", _CURVE))},
         "examples": ("map", ["list", _DETECTION]),
-        "training?": ("?", {"iterations": "int", "seconds": ["list", "num"], "loss": ["list", "num"],
-                            "val_seconds": ["list", "num"], "val_mAP": ["list", "num"],
+        "training?": ("?", {"iterations": "count", "seconds": ["list", "nonneg"], "loss": ["list", "num"],
+                            "val_seconds": ["list", "nonneg"], "val_mAP": ["list", "frac"],
                             "last_tenth_change": "?num", "flattened": "?bool"}),
     }],
 }
 
 _DESCRIBE = {
     "str": "a string", "int": "a whole number", "num": "a finite number", "bool": "true or false",
+    "frac": "a number from 0 to 1", "nonneg": "a finite number >= 0", "count": "a whole number >= 0",
     _SCALAR: "a string, number, true/false or null", "path": "a relative file path",
     "status": "'ok' or 'failed'", "box": "a list of 4 finite numbers [x1, y1, x2, y2]",
 }
@@ -104,6 +106,12 @@ def _leaf_ok(value: object, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "num":
         return _is_num(value)
+    if kind == "frac":  # AP and mAP
+        return _is_num(value) and 0.0 <= value <= 1.0
+    if kind == "nonneg":  # seconds
+        return _is_num(value) and value >= 0.0
+    if kind == "count":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
     if kind == "bool":
         return isinstance(value, bool)
     if kind == _SCALAR:

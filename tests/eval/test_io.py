@@ -79,9 +79,27 @@ def test_result_lines_with_any_whitespace_read_alike(voc_root, tmp_path, newline
     assert len(dets[1]["scores"]) == 0
 
 
-def test_directory_without_result_files_gives_ap_zero(voc_root, tmp_path):
-    (tmp_path / "empty").mkdir()
-    r = evaluate_files(voc_root, tmp_path / "empty", "voc12", split="test")
+@pytest.mark.parametrize("files, message", [
+    ([], "no comp4_det_test_<class>.txt result file for split 'test': the folder holds no comp4_det_*.txt files"),
+    (["comp4_det_train_cat.txt", "comp4_det_val_potted_plant.txt"], "only for split(s) 'train', 'val'; pass --split"),
+    (["comp4_det_test_person.txt", "notes.txt"], "its files (comp4_det_test_person.txt) name none of the dataset's "
+                                                 "classes (cat, dog, potted_plant)"),
+])
+def test_a_folder_with_no_result_file_for_the_split_is_refused_not_scored_zero(voc_root, tmp_path, files, message):
+    res = tmp_path / "res"
+    res.mkdir()
+    for name in files:
+        (res / name).write_text("000001 0.9 1 1 10 10\n")
+    with pytest.raises(InputError) as info:
+        evaluate_files(voc_root, res, "voc12", split="test")
+    assert str(info.value).startswith(f"{res}: ") and message in str(info.value), str(info.value)
+
+
+def test_a_class_without_a_file_has_ap_zero_when_another_class_has_one(voc_root, tmp_path):
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "comp4_det_test_dog.txt").write_text("")
+    r = evaluate_files(voc_root, res, "voc12", split="test")
     assert r.per_class == {"cat": 0.0, "dog": None} and r.mAP == 0.0
 
 

@@ -157,11 +157,16 @@ def _set(key_path, value):
 
 @pytest.mark.parametrize("edit, message", [
     (_drop(["variants", 1, "mAP"]), "key variants[1].mAP: missing"),
-    (_set(["variants", 1, "mAP"], "high"), "key variants[1].mAP: expected a finite number or null, got \"high\""),
+    (_set(["variants", 1, "mAP"], "high"), "key variants[1].mAP: expected a number from 0 to 1 or null, got \"high\""),
+    (_set(["variants", 1, "mAP"], 5.0), "key variants[1].mAP: expected a number from 0 to 1 or null, got 5.0"),
+    (_set(["variants", 0, "per_class", "square"], -0.1), "key variants[0].per_class.square: expected a number from 0"),
+    (_set(["variants", 2, "seconds_per_image", "total"], -1.0), "key variants[2].seconds_per_image.total: "
+                                                               "expected a finite number >= 0 or null, got -1.0"),
+    (_set(["dataset", "num_images"], -3), "key dataset.num_images: expected a whole number >= 0, got -3"),
     (_set(["variants", 0, "per_class", "square"], [1]), "key variants[0].per_class.square: expected"),
     (_set(["variants", 4, "seconds_per_image"], 0.1), "key variants[4].seconds_per_image: expected a mapping"),
     (_set(["variants", 2, "status"], "done"), "key variants[2].status: expected 'ok' or 'failed'"),
-    (_set(["variants", 2, "params"], 1.5), "key variants[2].params: expected a whole number or null"),
+    (_set(["variants", 2, "params"], 1.5), "key variants[2].params: expected a whole number >= 0 or null"),
     (_set(["variants", 3, "curves", "pooled", "recall"], [0.1]), "key variants[3].curves.pooled: recall and"),
     (_set(["variants", 3, "examples", "000001", 0, "box"], [1, 2, 3]), "key variants[3].examples.000001[0].box"),
     (_set(["variants", 1, "name"], "regression"), "key variants[1].name: \"regression\" appears twice"),
