@@ -23,7 +23,9 @@ so that the reader and this docstring cannot drift apart:
                    "train_seconds": float|null,
                    "curves": {"pooled": {"recall": [...], "precision": [...]}|null,
                               "per_class": {class: curve|null}},
-                   "examples": {image_id: [{"label", "score", "box"}]}}]}
+                   "examples": {image_id: [{"label", "score", "box"}]},
+                   "errors"?: {"ap50", "main": {type: AP gain}, "special": {...}, "counts"},
+                   "breakdowns"?: {"by_count", "by_size", "size_thresholds", "corloc"}}]}
 
 Keys with a trailing ``?`` in :data:`SCHEMA` may be absent. Numbers must be
 finite; APs lie in [0, 1], seconds and counts are >= 0. Boxes are pixels
@@ -76,6 +78,12 @@ SCHEMA: dict = {
         "flops?": "?int",  # multiply-adds per image of the network (absent in files from before it was measured)
         "curves": {"pooled": ("?", _CURVE), "per_class": ("map", ("?", _CURVE))},
         "examples": ("map", ["list", _DETECTION]),
+        "errors?": ("?", {"ap50": "?frac", "main": ("map", "?num"), "special": ("map", "?num"),
+                          "counts": ("map", "count")}),
+        "breakdowns?": ("?", {"protocol": "str", "size_thresholds": ["list", "num"],
+                              "by_count": ("map", {"mAP": "?frac", "images": "count", "objects": "count"}),
+                              "by_size": ("map", {"mAP": "?frac", "objects": "count"}),
+                              "corloc": {"value": "?frac", "images": "count", "correct": "count"}}),
         "training?": ("?", {"iterations": "count", "seconds": ["list", "nonneg"], "loss": ["list", "num"],
                             "val_seconds": ["list", "nonneg"], "val_mAP": ["list", "frac"],
                             "last_tenth_change": "?num", "flattened": "?bool"}),

@@ -31,7 +31,11 @@ def report_command(
 def compare_command(
     ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Dataset root (VOC layout)."),
-    configs: list[Path] = typer.Option(..., "--configs", help="Config files, one per variant (repeat or list)."),
+    configs: Optional[list[Path]] = typer.Option(None, "--configs", help="Config files, one per variant (repeat or "
+                                                 "list); may be left out when --results is given."),
+    results: list[str] = typer.Option([], "--results", metavar="NAME=PATH", help="Result files of any detector "
+                                      "as one more variant: a COCO results JSON or a folder of "
+                                      "comp4_det_<split>_<class>.txt files (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Output directory: one run per variant, metrics.json, the report."),
     train: bool = typer.Option(False, "--train", help="Train variants even when OUT/<name> holds a model.pt "
                                "that compare did not train (without it, such a run is loaded)."),
@@ -49,11 +53,18 @@ def compare_command(
     interrupted training resumes. A variant that fails gets a "failed" row with
     the reason while the others still run, and the exit code is 1.
 
+    Result files (--results) are evaluated on the same images; a bad one becomes a failed row, the
+    report is written all the same, and the exit code is 2 with one line naming the file.
+
     Example: detladder compare --data runs/demo/data --configs configs/ladder/fast_rcnn.yaml
     configs/ladder/faster_rcnn.yaml --out runs/cmp
+
+    Example: detladder compare --data runs/demo/data --results mine=dets.json --results theirs=voc_dets/ --out runs/cmp
     """
     from detect.cli.common import progress_enabled
     from detect.compare import compare, print_summary
+    from detect.result_variants import parse_results_option
+    from eval.errors import InputError
 
     # `--configs a.yaml b.yaml` (DESIGN.md's spelling): click keeps the values after
     # the first as extra arguments; an unknown option among them is a usage error.
@@ -61,10 +72,16 @@ def compare_command(
     bad = [a for a in extra if a.startswith("-")]
     if bad:
         raise typer.BadParameter(f"unknown option {bad[0]}")
-    metrics = compare(data, list(configs) + [Path(a) for a in extra], out, train=train, split=split,
+    parsed = [parse_results_option(value) for value in results]  # NAME=PATH checked before any work
+    metrics = compare(data, list(configs or []) + [Path(a) for a in extra], out, train=train, split=split,
                       protocol=protocol, overrides=overrides, device=device, progress=progress_enabled(),
-                      threads=threads)
-    return print_summary(metrics, out)
+                      threads=threads, results=parsed)
+    code = print_summary(metrics, out)
+    names = {name for name, _ in parsed}
+    bad = [v for v in metrics["variants"] if v["name"] in names and v["status"] != "ok"]
+    if bad:  # bad result files are bad input: its message names the file
+        raise InputError(None, bad[0]["error"])
+    return code
 
 
 def demo_command(
