@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 
 from detect.compare_context import held_equal, load_average, machine_info, write_examples
 from eval.errors import InputError
-from eval.files import atomic_write_json
+from eval.files import atomic_write_json, check_writable
 from eval.report_schema import SCHEMA_VERSION, validate_metrics
 
 Log = Callable[[str], None]
@@ -331,11 +331,10 @@ def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: 
 
 
 def _pick_device(device: str | None) -> str:
-    import torch
+    """The device as a string (default: CUDA when present); one this machine lacks is an ``InputError``."""
+    from detect.engine.distributed import resolve_device
 
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device(device or "auto"))
 
 
 def compare(
@@ -389,6 +388,7 @@ def compare(
         if schedule_scale != 1.0:
             _scale_schedule(config.train, schedule_scale)
     protocol = protocol or (next(iter(configs.values())).test.protocol if configs else "voc12")
+    check_writable(out_dir, directory=True)
     dataset = VOCDataset(data_root, split)
     if len(dataset) == 0:
         raise InputError(data_root, f"split {split!r} has no usable images")

@@ -6,9 +6,11 @@ Used by :func:`detect.compare.compare` to fill metrics.json's ``settings``,
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
 from pathlib import Path
+
+from eval.files import atomic_write_bytes
 
 
 def held_equal(configs: dict, data_root: Path, split: str, protocol: str) -> dict:
@@ -75,22 +77,26 @@ def load_average() -> str | None:
 
 
 def write_examples(dataset, out_dir: Path, count: int) -> list[dict]:
-    """Copy the first ``count`` images of the split beside metrics.json; their schema entries."""
+    """Copy the first ``count`` images of the split beside metrics.json; their schema entries.
+
+    Each image is decoded first, so a missing or broken one is an ``InputError`` naming it
+    (exit 2 before any training) rather than an error from the copy.
+    """
     examples = []
     for k in range(min(count, len(dataset))):
         src = dataset.image_path(k)
         ann = dataset.annotations[k]
+        image = dataset[k][0]  # InputError naming the file if it is missing or unreadable
         suffix = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png") else ".png"
         rel = f"examples/example_{k}{suffix}"
-        target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".png" and src.suffix.lower() != ".png":
             from PIL import Image
 
-            Image.fromarray(dataset[k][0]).save(target)
+            encoded = io.BytesIO()
+            Image.fromarray(image).save(encoded, format="PNG")
+            atomic_write_bytes(out_dir / rel, encoded.getvalue())
         else:
-            shutil.copyfile(src, target)
-        image = dataset[k][0]
+            atomic_write_bytes(out_dir / rel, src.read_bytes())
         examples.append({
             "image_id": ann.image_id, "file": rel, "width": int(image.shape[1]), "height": int(image.shape[0]),
             "ground_truth": [{"label": dataset.class_names[int(lab)], "box": [float(v) for v in box],

@@ -29,7 +29,7 @@ import numpy as np
 
 from detect.data.voc import IMAGE_SUFFIXES, load_image
 from eval.errors import InputError
-from eval.files import atomic_write_bytes, atomic_write_json
+from eval.files import atomic_write_bytes, atomic_write_json, check_writable
 
 
 #: Annotated copies go in this folder under ``out_dir``; ``detections.json`` sits beside it.
@@ -184,6 +184,7 @@ def detect_files(paths: list[str | os.PathLike], out_dir: str | os.PathLike, wei
     out = Path(out_dir)
     files = collect_images(list(paths), out)
     check_outputs(files, out)
+    check_writable(out, directory=True)
     inputs = {_file_id(file) for file, _ in files} - {None}
 
     from detect.engine.distributed import resolve_device  # torch: only once the files are known to be fine

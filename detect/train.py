@@ -25,8 +25,8 @@ from typing import Callable
 
 import torch
 
-from detect.build import build_detector
-from detect.config import Config, config_to_dict
+from detect.build import build_detector, rung_label
+from detect.config import Config, config_changes, config_from_tree, config_to_dict
 from detect.data.training import BatchPlan, SkippedImage, TrainingSet, collate
 from detect.data.voc import VOCDataset
 from detect.engine import distributed
@@ -34,6 +34,7 @@ from detect.engine.checkpoint import load_safely, model_payload, save_atomic
 from detect.engine.runlog import RunLog
 from detect.engine.schedule import build_optimizer, build_scheduler
 from eval.errors import InputError
+from eval.files import check_writable
 
 
 @dataclass
@@ -81,53 +82,126 @@ def _validate(model, config: Config, dist, progress: bool) -> float:
     return evaluate_detections(voc, dets, config.test.protocol).mAP
 
 
-def _start_state(run: Path, resume: bool, model, optimizer, scheduler, scaler) -> tuple[int, float]:
-    """Restore from RUN/checkpoint.pt when resuming: (first iteration to run, seconds so far)."""
+# Keys a resumed run may change without changing what it computes (where files go, how often to log).
+RESUME_FREE_KEYS = ("data.workers", "train.log_every", "train.checkpoint_every", "train.val_every")
+
+
+def _check_resume_config(ckpt_path: Path, stored: dict | None, config: Config, allow_change: bool,
+                         say: Callable[[str], None]) -> None:
+    """Refuse to resume under a config that differs from the run's own (listing the keys), unless allowed."""
+    if not isinstance(stored, dict):
+        return
+    changes = config_changes(stored, config, ignore=RESUME_FREE_KEYS)
+    if not changes:
+        return
+    shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+    made = _rung_of(stored)
+    rung = f"this run was made with a {made} config, not this {rung_label(config.model)} one; " \
+        if made not in (None, rung_label(config.model)) else ""
+    if not allow_change:
+        raise InputError(ckpt_path, f"{rung}the config differs from the run's in {len(changes)} key(s): {shown}. "
+                                    "Resume with the config the run was made with, or pass --allow-config-change")
+    say(f"resuming with a changed config ({len(changes)} key(s)): {shown}")
+
+
+def _rung_of(stored: dict) -> str | None:
+    try:
+        return rung_label(config_from_tree(stored).model)
+    except InputError:
+        return None
+
+
+def _mismatch(expected: dict, found: dict, exc: Exception) -> str:
+    """One line on how a checkpoint's state dict differs from the model's (torch's message spans many)."""
+    if not isinstance(found, dict):
+        return "the checkpoint holds no state dict"
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    shapes = [k for k in expected if k in found and hasattr(found[k], "shape") and found[k].shape != expected[k].shape]
+    parts = [f"{len(keys)} {what} (first: {keys[0]})" for keys, what in
+             ((missing, "missing"), (extra, "unexpected"), (shapes, "of another shape")) if keys]
+    return ", ".join(parts) if parts else " ".join(str(exc).split())[:200]
+
+
+def _read_checkpoint(run: Path, resume: bool, config: Config, allow_config_change: bool,
+                     say: Callable[[str], None]) -> dict | None:
+    """RUN/checkpoint.pt when resuming (None otherwise), checked before any work starts.
+
+    Without ``resume`` an existing checkpoint is refused (it would be overwritten); with it, a
+    checkpoint of another config is refused, unless ``allow_config_change``.
+    """
     ckpt_path = run / "checkpoint.pt"
     if not resume:
         if ckpt_path.exists():
             raise InputError(run, "already holds a training run (checkpoint.pt); pass --resume or choose another --out")
-        return 0, 0.0
+        return None
     if not ckpt_path.exists():
         raise InputError(ckpt_path, "nothing to resume: no checkpoint in this run directory")
     ckpt = load_safely(ckpt_path)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    if not isinstance(ckpt, dict) or not {"model", "optimizer", "scheduler", "iteration"} <= set(ckpt):
+        raise InputError(ckpt_path, "not a training checkpoint of detladder (model, optimizer, scheduler, iteration)")
+    _check_resume_config(ckpt_path, ckpt.get("config"), config, allow_config_change, say)
+    return ckpt
+
+
+def _start_state(run: Path, ckpt: dict | None, model, optimizer, scheduler, scaler, config: Config,
+                 say: Callable[[str], None]) -> tuple[int, float]:
+    """Restore a checkpoint from :func:`_read_checkpoint`: (first iteration to run, seconds so far).
+
+    Weights that do not fit this config's model (another rung's run, resumed with
+    ``allow_config_change``) raise ``InputError``; the user is told where the run continues from.
+    """
+    if ckpt is None:
+        return 0, 0.0
+    ckpt_path = run / "checkpoint.pt"
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        made = _rung_of(ckpt["config"]) if isinstance(ckpt.get("config"), dict) else None
+        made = f"the run was made with a {made} config" if made else "the run's config is unknown"
+        raise InputError(ckpt_path, f"its weights do not fit the {rung_label(config.model)} model this config "
+                                    f"describes ({made}): {_mismatch(model.state_dict(), ckpt['model'], exc)}"
+                         ) from None
     scheduler.load_state_dict(ckpt["scheduler"])
     if ckpt.get("scaler"):
         scaler.load_state_dict(ckpt["scaler"])
     if "torch" in ckpt.get("rng", {}):
         torch.set_rng_state(ckpt["rng"]["torch"])
+    say(f"resumed from iteration {int(ckpt['iteration'])} of {config.train.iterations} ({ckpt_path})")
     return int(ckpt["iteration"]), float(ckpt.get("train_seconds", 0.0))
 
 
 def train(config: Config, out_dir, *, resume: bool = False, data_root=None, device: str = "auto",
           progress: bool = False, say: Callable[[str], None] | None = None, stop_at: int | None = None,
-          threads: int | None = None) -> TrainResult:
+          threads: int | None = None, allow_config_change: bool = False) -> TrainResult:
     """Train ``config``'s rung into ``out_dir``; see the module docstring for the files written.
 
     ``data_root`` overrides ``config.data.root``. ``say`` receives one-line notes
     for the user (skipped images). ``stop_at`` ends the run after that iteration
     without writing model.pt, as a crash would (used to test resuming). ``threads``
     sets torch's CPU thread count for the run (None: torch's default); on shared
-    cores fewer threads can be several times faster (detect/engine/threads.py).
+    cores fewer threads can be several times faster (detect/engine/threads.py). Resuming under a config
+    that differs from the run's raises ``InputError`` listing the keys, unless ``allow_config_change``.
     """
     from detect.engine.threads import torch_threads
 
     with torch_threads(threads):
         return _train(config, out_dir, resume=resume, data_root=data_root, device=device, progress=progress,
-                      say=say, stop_at=stop_at)
+                      say=say, stop_at=stop_at, allow_config_change=allow_config_change)
 
 
 def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, progress: bool,
-           say: Callable[[str], None] | None, stop_at: int | None) -> TrainResult:
+           say: Callable[[str], None] | None, stop_at: int | None, allow_config_change: bool) -> TrainResult:
     config = copy.deepcopy(config)
     if data_root is not None:
         config.data.root = str(data_root)
     say = say or (lambda message: None)
+    run = check_writable(out_dir, directory=True)  # before the work, not when the first checkpoint is due
     dev = distributed.resolve_device(device)
     dist = distributed.setup(dev)
-    run = Path(out_dir)
+    main_say = say if dist.is_main else (lambda message: None)
+    ckpt = _read_checkpoint(run, resume, config, allow_config_change, main_say)
     voc, skipped, props = _load_data(config, say if dist.is_main else (lambda m: None), progress and dist.is_main, dist)
     class_names = list(voc.class_names)
     model = build_detector(config, len(class_names)).to(dev).train()
@@ -135,7 +209,7 @@ def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, pro
     scheduler = build_scheduler(optimizer, config.train)
     use_amp = config.train.amp and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start, seconds = _start_state(run, resume, model, optimizer, scheduler, scaler)
+    start, seconds = _start_state(run, ckpt, model, optimizer, scheduler, scaler, config, main_say)
     distributed.barrier(dist)
     log = RunLog(run / "log.jsonl", resume_from=start, enabled=dist.is_main)
     if start == 0 and skipped:

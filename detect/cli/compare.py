@@ -21,8 +21,10 @@ def report_command(
 
     Example: detladder report runs/demo/compare/metrics.json --out runs/demo/report2
     """
+    from eval.files import check_writable
     from eval.report import render_report
 
+    check_writable(out, directory=True)
     paths = render_report(metrics_json, out)
     typer.echo(f"report: {paths.html}")
     typer.echo(f"markdown: {paths.markdown}")
@@ -105,7 +107,9 @@ def demo_command(
     from detect.compare import print_summary
     from detect.demo import run_demo
 
-    out = out or Path("runs/demo-quick" if quick else "runs/demo")
+    from eval.files import check_writable
+
+    out = check_writable(out or Path("runs/demo-quick" if quick else "runs/demo"), directory=True)
     metrics, compare_dir = run_demo(out, device=device, progress=progress_enabled(), quick=quick, threads=threads)
     return print_summary(metrics, compare_dir)
 

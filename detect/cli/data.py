@@ -42,6 +42,9 @@ def synth(
         print(f"{out} already holds this dataset ({total} images, {train} train, {test} test, {image_size} px, "
               f"seed {seed}); nothing written")
         return
+    from eval.files import check_writable
+
+    check_writable(out, directory=True)
     with Progress(console=stderr_console(), disable=not progress_enabled(), transient=True) as bar:
         task = bar.add_task("writing images", total=total)
         root = make_synthetic_voc(

@@ -60,6 +60,10 @@ def eval_command(
             + ("not both" if files_form else "one of the two"))
     if protocol is None:
         raise typer.BadParameter(f"--protocol is required: {PROTOCOL_HELP}")
+    if json_out is not None:
+        from eval.files import check_writable
+
+        check_writable(json_out, directory=False, option="--json")  # before the work, not after
     if files_form:
         if gt is None or dets is None:
             raise typer.BadParameter("the result-file form needs both --gt and --dets")

@@ -94,7 +94,10 @@ def run(
     """
     import numpy as np
 
+    from eval.files import check_writable
+
     params = _params(method, mode, max_side, min_size, seed, scales, ratios, stride)
+    check_writable(out, directory=True)
     _, result = _dataset_proposals(data, split, out, method, params, workers)
     n = len(result.boxes)
     secs = list(result.seconds.values())
@@ -123,10 +126,15 @@ def evaluate(
 
     import numpy as np
 
-    from eval.files import atomic_write_json
+    from eval.files import atomic_write_json, check_writable
     from eval.proposal_recall import plot_recall_vs_n, proposal_recall
 
     params = _params(method, mode, max_side, min_size, seed, scales, ratios, stride)
+    check_writable(json_out, directory=False, option="--json")  # before the work, not after
+    if cache is not None:
+        check_writable(cache, directory=True, option="--cache")
+    if plot is not None:
+        check_writable(plot, directory=False, option="--plot")
     with tempfile.TemporaryDirectory(prefix="detladder-proposals-") as tmp:
         dataset, result = _dataset_proposals(data, split, cache or Path(tmp), method, params, workers)
     anns = dataset.annotations

@@ -18,7 +18,10 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="Run directory: checkpoint.pt, model.pt, log.jsonl."),
     data: Optional[Path] = typer.Option(None, "--data", help="VOC root to train on (default: the config's data.root)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from RUN/checkpoint.pt."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from RUN/checkpoint.pt (with the config the run "
+                                "was made with; keys that differ are listed and refused)."),
+    allow_config_change: bool = typer.Option(False, "--allow-config-change", help="With --resume: continue even "
+                                             "though the config differs from the run's (the keys are listed)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores; "
                                           "on a machine shared with other work, 1 is often faster)."),
@@ -36,8 +39,11 @@ def train_command(
     from detect.train import train
 
     cfg = load_config(config, list(set_ or []))
+    if allow_config_change and not resume:
+        raise typer.BadParameter("--allow-config-change goes with --resume")
     result = train(cfg, out, resume=resume, data_root=data, device=device, progress=progress_enabled(),
-                   say=lambda message: print(f"detladder: {message}", file=sys.stderr), threads=threads)
+                   say=lambda message: print(f"detladder: {message}", file=sys.stderr), threads=threads,
+                   allow_config_change=allow_config_change)
     if result.model_path is not None:
         val = f", validation mAP {result.val_map:.4f}" if result.val_map is not None else ""
         print(f"trained {rung_label(cfg.model)} for {result.iterations} iterations in {result.train_seconds:.1f} s "

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from eval.errors import InputError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -73,9 +75,27 @@ def broadcast_object(info: DistInfo, obj):
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:
-    """``auto``: this process's CUDA device when there is one, else the CPU."""
+    """``auto``: this process's CUDA device when there is one, else the CPU.
+
+    A device that is not a device (``--device gpu0``) or that this machine lacks
+    (``cuda`` without a GPU, ``cuda:3`` with two) raises ``InputError`` before any work.
+    """
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError("--device", f"{device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("--device", f"{device!r}: no CUDA GPU is usable on this machine; use cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError("--device", f"{device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                                         f"numbered from 0")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError("--device", f"{device!r}: Apple's MPS is not usable on this machine; use cpu or auto")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError("--device", f"{device!r}: detladder runs on cpu or cuda")
+    return dev
