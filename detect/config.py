@@ -220,18 +220,18 @@ class TestConfig:
 class CheckConfig:
     """Budgets of ``detladder check`` (detect/check/; docs/babysitting.md explains each verdict)."""
 
-    batches: int = 3  # real training batches (train.batch_size images each) for the initial loss and the sweep
-    init_tolerance: float = 0.25  # initial classification loss within this fraction of its expected value
-    init_scale: float = 1.0  # multiply the final classification layers' initial weights (try 30: the check fails)
-    overfit_images: int = 8  # images the overfit check trains on (no flips, no weight decay)
-    overfit_iterations: int = 150
-    overfit_lr: float | None = None  # null: train.lr
-    overfit_min_map: float = 0.9  # mAP on those same images the model must reach
-    overfit_loss_drop: float = 5.0  # the final loss must be this many times below the initial one
-    sweep_iterations: int = 100  # learning-rate sweep: iterations from sweep_lr_min to sweep_lr_max
-    sweep_lr_min: float = 1e-6
-    sweep_lr_max: float = 1.0
-    stop_factor: float = 3.0  # the sweep (and a tune trial) stops when the loss passes this x its start, or NaN
+    batches: int = bounded(3, ge=1)  # real training batches (train.batch_size images each) for the initial loss and the sweep
+    init_tolerance: float = bounded(0.25, gt=0)  # initial classification loss within this fraction of its expected value
+    init_scale: float = bounded(1.0, gt=0)  # multiply the final classification layers' initial weights (try 30: the check fails)
+    overfit_images: int = bounded(8, ge=1)  # images the overfit check trains on (no flips, no weight decay)
+    overfit_iterations: int = bounded(150, ge=1)
+    overfit_lr: float | None = bounded(None, gt=0)  # null: train.lr
+    overfit_min_map: float = bounded(0.9, **PROBABILITY)  # mAP on those same images the model must reach
+    overfit_loss_drop: float = bounded(5.0, ge=1)  # the final loss must be this many times below the initial one
+    sweep_iterations: int = bounded(100, ge=1)  # learning-rate sweep: iterations from sweep_lr_min to sweep_lr_max
+    sweep_lr_min: float = bounded(1e-6, gt=0)
+    sweep_lr_max: float = bounded(1.0, gt=0)
+    stop_factor: float = bounded(3.0, ge=1)  # the sweep (and a tune trial) stops when the loss passes this x its start, or NaN
     gradcheck: bool = True
 
 
