@@ -64,9 +64,10 @@ from detect.data.voc import VOCDataset
 from detect.engine import distributed
 from detect.proposal_route import split_proposals
 dist = distributed.setup(torch.device("cpu"))
-cfg = load_config(None, sys.argv[2:])
+cfg = load_config(None, sys.argv[3:])
 found = split_proposals(cfg, VOCDataset(sys.argv[1], "test"), dist=dist)
-print(json.dumps({"rank": dist.rank, "computed": found.computed, "ids": sorted(found.boxes)}))
+with open(f"{sys.argv[2]}/rank{dist.rank}.json", "w") as fh:  # one file per rank: their stdout interleaves
+    json.dump({"rank": dist.rank, "computed": found.computed, "ids": sorted(found.boxes)}, fh)
 """
 
 
@@ -78,11 +79,10 @@ def test_under_torchrun_each_rank_computes_every_kth_image(synth_root, tmp_path)
     script.write_text(_SHARDED)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script), str(synth_root),
-                           *WINDOWS, f"model.precomputed.cache_dir={tmp_path / 'c'}"],
+                           str(tmp_path), *WINDOWS, f"model.precomputed.cache_dir={tmp_path / 'c'}"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    ranks = sorted((json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
-                   key=lambda r: r["rank"])
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     n = len(VOCDataset(synth_root, "test"))
     assert [r["computed"] for r in ranks] == [(n + 1) // 2, n // 2]  # shared, none computed twice
     assert ranks[0]["ids"] == ranks[1]["ids"] and len(ranks[0]["ids"]) == n  # both read the whole split
