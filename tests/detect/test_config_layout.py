@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from detect.config import config_from_tree, config_to_dict, load_config, upgrade_rung_layout
+from detect.config import config_from_tree, config_to_dict, load_config
+from detect.config_layout import upgrade_rung_layout
 from detect.proposal_route import precomputed_spec
 from tests.conftest import REPO
 
