@@ -4,8 +4,8 @@
   (difficult / crowd objects not counted; images without objects are in no bin).
 * **Object size**, relative to the image so that it means the same at 128 px
   and at 500 px: an object's relative side is ``sqrt(box area / image area)``;
-  ``small`` < 0.1 (under 1% of the image), ``medium`` 0.1-0.3, ``large`` > 0.3
-  (over 9%). Per range, as COCO does for its areas: objects outside it are
+  ``small`` < 1/8 (under 1.6% of the image), ``medium`` 1/8-3/8, ``large`` > 3/8
+  (over 14%); at 500 px that is 62 and 187 px sides, at 128 px 16 and 48 px. Per range, as COCO does for its areas: objects outside it are
   ignored (treated as difficult), and so are detections outside it that match
   nothing counted; everything else is the VOC calculator's rules unchanged.
 * **CorLoc** on the images with exactly one object: the fraction whose top
@@ -30,7 +30,7 @@ from eval.voc_ap import match_voc
 
 COUNT_BINS: tuple[tuple[str, int, float], ...] = (("1", 1, 1), ("2-3", 2, 3), ("4+", 4, np.inf))
 #: relative side sqrt(box area / image area): small below the first, large above the second
-SIZE_THRESHOLDS: tuple[float, float] = (0.1, 0.3)
+SIZE_THRESHOLDS: tuple[float, float] = (0.125, 0.375)  # exact in binary: no rounding at the edges
 SIZE_NAMES: tuple[str, ...] = ("small", "medium", "large")
 
 
@@ -142,7 +142,7 @@ def breakdowns(gts: Sequence[GroundTruth], dets: Sequence[Detections], class_nam
                image_areas: Sequence[float], protocol: str = "voc12") -> dict:
     """Every breakdown of one variant, as ``metrics.json`` holds it.
 
-    ``{"protocol", "by_count": {...}, "by_size": {...}, "size_thresholds": [0.1, 0.3], "corloc": {...}}``;
+    ``{"protocol", "by_count": {...}, "by_size": {...}, "size_thresholds": [0.125, 0.375], "corloc": {...}}``;
     ``image_areas`` (N,) pixels, ``gts[i]`` / ``dets[i]`` the same image. A coco
     protocol is answered with voc12 (the breakdowns are AP at IoU > 0.5).
     """

@@ -61,10 +61,10 @@ def test_by_relative_size_means_the_same_at_any_image_size(scale):
 
 
 def test_size_thresholds_edges_and_empty_ranges():
-    # a 10x10 box in a 100x100 image has relative side exactly 0.1: medium, not small
-    gts = [_gt([[0, 0, 10, 10]], [0])]
-    dets = [_dets([[0, 0, 10, 10]], [0.5], [0])]
-    out = breakdown_by_size(gts, dets, ["a"], [1e4])
+    # an 8x8 box in a 64x64 image has relative side exactly 1/8: medium, not small
+    gts = [_gt([[0, 0, 8, 8]], [0])]
+    dets = [_dets([[0, 0, 8, 8]], [0.5], [0])]
+    out = breakdown_by_size(gts, dets, ["a"], [64.0 * 64.0])
     assert out["small"] == {"mAP": None, "objects": 0} and out["medium"] == {"mAP": 1.0, "objects": 1}
     assert list(out) == list(SIZE_NAMES)
     with pytest.raises(ValueError):
@@ -89,7 +89,24 @@ def test_corloc_on_one_object_images():
 def test_breakdowns_bundle():
     gts, dets, areas = _size_case(1.0)
     out = breakdowns(gts, dets, ["a"], areas, protocol="coco")
-    assert out["protocol"] == "voc12" and out["size_thresholds"] == [0.1, 0.3]
+    assert out["protocol"] == "voc12" and out["size_thresholds"] == [0.125, 0.375]
     # FP .95, TP .90, FP .80, TP .50 of 3 objects: precision 1/2 at recall 1/3 and 2/3 -> voc12 AP 1/3
     assert out["by_count"]["2-3"] == {"mAP": pytest.approx(1 / 3), "images": 1, "objects": 3}
     assert out["corloc"]["images"] == 0
+
+
+def test_report_section_states_the_trend_from_the_numbers():
+    from eval import report_breakdowns
+
+    gts, dets, areas = _size_case(1.0)
+    one = breakdowns([_gt([[0, 0, 10, 10]], [0])], [_dets([[0, 0, 10, 10]], [0.9], [0])], ["a"], [1e4])
+    crowded = breakdowns(gts * 2, dets * 2, ["a"], areas * 2)
+    crowded["by_count"]["1"] = one["by_count"]["1"]
+    crowded["by_count"]["4+"] = {"mAP": 0.25, "images": 3, "objects": 14}
+    crowded["corloc"] = {"value": 0.5, "images": 4, "correct": 2}
+    metrics = {"variants": [{"name": "v", "status": "ok", "breakdowns": crowded}]}
+    sec = report_breakdowns.section(metrics)
+    assert sec.paragraphs == ["v: its AP falls from 1.000 on one-object images to 0.250 on images with 4 or more "
+                              "objects; CorLoc on one-object images 0.50 (2 of 4)."]
+    assert [t.rows[0][0] for t in sec.tables] == ["v", "v"] and len(sec.tables[1].header) == 4
+    assert report_breakdowns.figures(metrics)[report_breakdowns.FIGURE].startswith(b"\x89PNG")

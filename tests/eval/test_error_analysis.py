@@ -192,3 +192,19 @@ def test_equals_tidecv_from_voc_files(tmp_path, seed):
     truth = read_voc_ground_truth(root, "test")
     read_back, _ = read_voc_results(tmp_path / "res", "test", truth.image_ids, truth.class_names)
     _assert_equal(ours, _tide_from_arrays(truth.gts, read_back))
+
+
+def test_report_section_names_the_costliest_errors_from_the_numbers():
+    from eval import report_errors
+
+    gts, dets = _hand_case()
+    errors = analyse_errors(gts, dets, num_classes=2).to_json()
+    metrics = {"variants": [{"name": "hand", "status": "ok", "errors": errors},
+                            {"name": "broken", "status": "failed", "errors": None}]}
+    sec = report_errors.section(metrics)
+    assert sec.paragraphs == ["hand: confused classes cost the most (+0.290 AP@50 if fixed), "
+                              "then mislocalised boxes (+0.124)."]  # 58.5 / 202 and 25 / 202
+    assert sec.tables[0].rows[0][:3] == ["hand", "0.295", "0.290"] and len(sec.tables[0].rows) == 1
+    png = report_errors.figures(metrics)[report_errors.FIGURE]
+    assert png.startswith(b"\x89PNG")
+    assert report_errors.section({"variants": []}) is None
