@@ -41,7 +41,18 @@ def _map_on(model, config, samples) -> float:
     return evaluate_detections(samples.voc, dets, config.test.protocol).mAP
 
 
-def check_overfit(model, config, samples) -> Verdict:
+def boxes_per_image(model) -> int | None:
+    """How many objects per image the model can find at most: 1 for the regression rung's one box, else None.
+
+    Its overfit images are then images with one object, else the mAP ceiling would be the
+    share of objects that are alone in their image, not 1.
+    """
+    from detect.detectors.regression import GlobalPoolHead
+
+    return 1 if isinstance(model.region_head, GlobalPoolHead) else None
+
+
+def check_overfit(model, config, samples, cap: int | None = None) -> Verdict:
     """Train ``model`` (in place) on ``samples`` and score it on them; see the module docstring."""
     tick = time.perf_counter()
     chk = config.check
@@ -76,4 +87,6 @@ def check_overfit(model, config, samples) -> Verdict:
             "few for this model, or the boxes/labels reach the model wrongly")
     measured = f"loss {fmt(start)} -> {fmt(end)} ({drop:.1f}x lower), mAP {mean_ap:.3f} in {len(losses)} iterations"
     details = [f"lr {fmt(lr)}, no weight decay, no flips, {n} images per batch"]
+    if cap is not None:
+        details.append(f"the model finds at most {cap} object per image: the images have 1 to {cap} objects")
     return Verdict("overfit", status, measured, expected, hint, details, curve, time.perf_counter() - tick)

@@ -52,8 +52,12 @@ class Samples:
         return Samples(voc, self.images[:n], self.targets[:n], props, self.batch_size)
 
 
-def load_samples(config, count: int, batch_size: int) -> Samples:
-    """The first ``count`` usable images of ``config.data.train_split`` (see the module docstring)."""
+def load_samples(config, count: int, batch_size: int, max_objects: int | None = None) -> Samples:
+    """The first ``count`` usable images of ``config.data.train_split`` (see the module docstring).
+
+    ``max_objects``: only images with 1 to that many (non-difficult) objects, for a head that
+    can find no more than that many per image (the regression rung: one).
+    """
     from detect.proposal_route import split_proposals
 
     data = config.data
@@ -62,7 +66,11 @@ def load_samples(config, count: int, batch_size: int) -> Samples:
     if len(voc) == 0:
         raise InputError(Path(data.root) / "ImageSets" / "Main" / f"{data.train_split}.txt",
                          "no usable training images")
+    if max_objects is not None:
+        voc.annotations = [a for a in voc.annotations if 1 <= int((~a.difficult).sum()) <= max_objects]
     voc.annotations = voc.annotations[:count]
+    if not voc.annotations:
+        raise InputError(Path(data.root), f"no training image with 1 to {max_objects} objects for the overfit check")
     found = split_proposals(config, voc)
     items = TrainingSet(voc, found.boxes if found is not None else None)
     images, targets, props, kept = [], [], [], []
