@@ -174,3 +174,25 @@ def test_errors_option_adds_tide_errors_to_the_json_and_prints_them(tmp_path, ca
     assert list(errors["special"]) == ["FalsePos", "FalseNeg"]
     assert errors["main"]["Cls"] == pytest.approx(0.222460397, abs=1e-8)  # tidecv 1.0.1 prints 22.2460397
     assert "TIDE errors" in capsys.readouterr().out and payload["mAP"] > 0.6
+
+
+def test_errors_option_in_the_model_form_reads_the_written_devkit_files(tmp_path, synth_root, capsys):
+    from detect.build import build_detector
+    from detect.config import config_to_dict, load_config
+    from detect.engine.checkpoint import model_payload, save_atomic
+    from eval.error_analysis import analyse_error_files
+
+    cfg = load_config(REPO / "configs/ladder/faster_rcnn.yaml", ["test.score_thresh=0.0", "test.detections_per_image=5"])
+    names = ["circle", "square", "triangle", "star"]
+    weights = tmp_path / "model.pt"  # an untrained model: errors of every kind
+    save_atomic(model_payload(build_detector(cfg, len(names)).state_dict(), config_to_dict(cfg), names, "faster_rcnn"),
+                weights)
+    out = tmp_path / "m.json"
+    rc = main(["eval", "--config", str(REPO / "configs/ladder/faster_rcnn.yaml"), "--weights", str(weights),
+               "--data", str(synth_root), "--split", "test", "--protocol", "voc12", "--json", str(out), "--errors",
+               "--device", "cpu"])
+    assert rc == 0
+    errors = json.loads(out.read_text())["errors"]
+    assert errors == analyse_error_files(synth_root, tmp_path / "m_voc", "test").to_json()
+    assert errors["counts"]["Miss"] + errors["counts"]["Loc"] + errors["counts"]["Cls"] > 0
+    assert "TIDE errors" in capsys.readouterr().out
