@@ -77,7 +77,10 @@ def _check_voc_folder(folder: Path, split: str, class_names: Sequence[str]) -> N
 
 
 def read_results(path: Path, image_ids: Sequence[str], class_names: Sequence[str], split: str):
-    """Detections per image of ``image_ids`` from a results folder or COCO results JSON; ``InputError`` names the file."""
+    """Detections per image of ``image_ids`` from a results folder or a COCO results JSON.
+
+    ``InputError`` names the file: another split, an unknown class or image id, a malformed line or entry.
+    """
     from eval import io
 
     if path.is_dir():

@@ -5,9 +5,11 @@
 * **Object size**, relative to the image so that it means the same at 128 px
   and at 500 px: an object's relative side is ``sqrt(box area / image area)``;
   ``small`` < 1/8 (under 1.6% of the image), ``medium`` 1/8-3/8, ``large`` > 3/8
-  (over 14%); at 500 px that is 62 and 187 px sides, at 128 px 16 and 48 px. Per range, as COCO does for its areas: objects outside it are
-  ignored (treated as difficult), and so are detections outside it that match
-  nothing counted; everything else is the VOC calculator's rules unchanged.
+  (over 14%); at 500 px that is 62 and 187 px sides, at 128 px 16 and 48 px.
+  Per range, as COCO does for its areas: objects outside it are ignored
+  (treated as difficult), and so are false positives outside it (matched to
+  nothing counted, or a second match); everything else is the VOC calculator's
+  rules unchanged.
 * **CorLoc** on the images with exactly one object: the fraction whose top
   detection (highest score, any class) has that object's class and IoU > 0.5.
 

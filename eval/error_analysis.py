@@ -187,17 +187,18 @@ def _match(f: _Flat, num_images: int) -> _Outcome:
         matched, choice, took = _greedy(np.where(same, iou, 0.0), local, f.d_rank[rows], len(images))
         used[rows] = matched
         taken[start[rows][matched] + choice[matched]] = True
-        free_same = np.where(same, iou, 0.0)
-        loc_t, other = np.argmax(free_same, axis=1), np.where(same, 0.0, iou)
+        same_iou = np.where(same, iou, 0.0)
+        loc_t, other = np.argmax(same_iou, axis=1), np.where(same, 0.0, iou)
         cls_t = np.argmax(other, axis=1)
         at = np.arange(len(rows))
-        best_same, best_other = free_same[at, loc_t], other[at, cls_t]
+        best_same, best_other = same_iou[at, loc_t], other[at, cls_t]
         dupe = np.where(same & took[local], iou, 0.0).max(axis=1)
         code[rows] = np.select(
             [matched, (best_same >= BG_THRESH) & (best_same <= POS_THRESH), best_other >= POS_THRESH,
              dupe >= POS_THRESH, iou.max(axis=1) <= BG_THRESH],
             [-1, _LOC, _CLS, _DUPE, _BKG], _BOTH)
-        target[rows] = np.where(code[rows] == _LOC, gidx[at, loc_t], np.where(code[rows] == _CLS, gidx[at, cls_t], -1))
+        aimed = np.where(code[rows] == _LOC, gidx[at, loc_t], gidx[at, cls_t])  # the object it would have had
+        target[rows] = np.where((code[rows] == _LOC) | (code[rows] == _CLS), aimed, -1)
     start, count = _image_slices(f.g_img[ign], f.d_img, num_images)
     for g, rows in buckets(count):
         obj = ign[start[rows, None] + np.arange(g)]
@@ -248,46 +249,56 @@ def analyse_errors(gts: Sequence[GroundTruth], dets: Sequence[Detections], num_c
         if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f"{what}: a label lies outside 0..{num_classes - 1}")
     out = _match(f, len(gts))
-    reg = np.flatnonzero(~f.g_ignore)
-    reg_label = f.g_label[reg]
-    npos = np.bincount(reg_label, minlength=num_classes)
-    err = out.code >= 0
-    # a Loc/Cls error whose object is free claims it; the first claimant (highest score, then image order) wins
+    reg_label = f.g_label[~f.g_ignore]
+    best, usable = _claims(out, len(reg_label))
+    missed = np.bincount(reg_label[~out.taken & ~usable], minlength=num_classes)
+    base, main, special = _gains(f, out, best, reg_label, missed, num_classes)
+    counts = {name: int(np.sum(out.code == kind)) for kind, name in _NAMES.items()}
+    counts["Miss"] = int(missed.sum())
+    return ErrorAnalysis(ap50=base, main=main, special=special, counts={k: counts[k] for k in MAIN_ERRORS})
+
+
+_NAMES = {_CLS: "Cls", _LOC: "Loc", _BOTH: "Both", _DUPE: "Dupe", _BKG: "Bkg"}
+
+
+def _claims(out: _Outcome, num_regular: int) -> tuple[np.ndarray, np.ndarray]:
+    """A Loc/Cls error aimed at a free object claims it; the first claimant (highest score, then image order)
+    is the one a fix turns into a true positive. Returns (best (D,) bool, claimed (R,) bool)."""
     claim = np.flatnonzero(((out.code == _LOC) | (out.code == _CLS)) & (out.target >= 0))
     claim = claim[~out.taken[out.target[claim]]]
     _, first = np.unique(out.target[claim], return_index=True)
-    best = np.zeros(len(f.d_img), bool)
+    best = np.zeros(len(out.code), bool)
     best[claim[first]] = True
-    usable = np.zeros(len(reg), bool)
-    usable[out.target[claim]] = True
-    unmatched = ~out.taken
-    missed = np.bincount(reg_label[unmatched & ~usable], minlength=num_classes)
+    claimed = np.zeros(num_regular, bool)
+    claimed[out.target[claim]] = True
+    return best, claimed
+
+
+def _gains(f: _Flat, out: _Outcome, best, reg_label, missed, num_classes: int) -> tuple[float, dict, dict]:
+    """(TIDE's AP@50, {main type: gain}, {special type: gain}) from the matched detections."""
+    npos = np.bincount(reg_label, minlength=num_classes)
     pos = np.arange(len(f.d_img))
     orig = ~out.ignored  # a detection swallowed by an ignore region is not in the AP
     base = _tide_map(f.d_label[orig], f.d_score[orig], out.used[orig], pos[orig], npos, num_classes)
     tie = np.where(out.used, len(pos) + pos, pos)  # in a fixed AP, the errors come first on a tie
 
-    def fixed(kind: int) -> float:
+    def fixed(kind: int, npos_fixed=npos) -> float:
         keep = orig & (out.code != kind)
         fix = (out.code == kind) & best if kind in (_LOC, _CLS) else np.zeros(len(pos), bool)
-        label = np.where(fix & (out.code == _CLS), reg_label[np.maximum(out.target, 0)], f.d_label)  # the object's class
+        # a fixed Cls error becomes a detection of the object's class
+        label = np.where(fix & (out.code == _CLS), reg_label[np.maximum(out.target, 0)], f.d_label)
         sel = keep | fix
-        return _tide_map(label[sel], f.d_score[sel], out.used[sel] | fix[sel], tie[sel], npos, num_classes)
+        return _tide_map(label[sel], f.d_score[sel], out.used[sel] | fix[sel], tie[sel], npos_fixed, num_classes)
 
-    names = {_CLS: "Cls", _LOC: "Loc", _BOTH: "Both", _DUPE: "Dupe", _BKG: "Bkg"}
-    main = {name: fixed(kind) for kind, name in names.items()}
-    main["Miss"] = _tide_map(f.d_label[orig], f.d_score[orig], out.used[orig], tie[orig], npos - missed, num_classes)
+    main = {name: fixed(kind) for kind, name in _NAMES.items()}
+    main["Miss"] = fixed(-2, npos - missed)  # no detection changes; the missed objects leave the count
     # a negative gain is a binning artefact and counts as 0 (as tidecv does); a fix that leaves no class to
     # evaluate (everything missed, nothing detected) has no defined gain: NaN (tidecv divides by zero there)
     main = {k: float(np.maximum(main[k] - base, 0.0)) for k in MAIN_ERRORS}
     fp_fixed = _tide_map(f.d_label[orig], out.used[orig].astype(np.float64), out.used[orig], tie[orig], npos,
-                         num_classes)
-    fn_fixed = _tide_map(f.d_label[orig], f.d_score[orig], out.used[orig], tie[orig],
-                         npos - np.bincount(reg_label[unmatched], minlength=num_classes), num_classes)
-    counts = {name: int(np.sum(err & (out.code == kind))) for kind, name in names.items()}
-    counts["Miss"] = int(missed.sum())
-    return ErrorAnalysis(ap50=base, main=main, special={"FalsePos": fp_fixed - base, "FalseNeg": fn_fixed - base},
-                         counts={k: counts[k] for k in MAIN_ERRORS})
+                         num_classes)  # every true positive scored 1, every false positive 0
+    fn_fixed = fixed(-2, npos - np.bincount(reg_label[~out.taken], minlength=num_classes))
+    return base, main, {"FalsePos": fp_fixed - base, "FalseNeg": fn_fixed - base}
 
 
 def analyse_error_files(gt, dets, split: str = "test") -> ErrorAnalysis:

@@ -25,7 +25,8 @@ def _fmt(value) -> str:
 def _sentence(name: str, b: dict) -> str:
     one, many = b["by_count"]["1"]["mAP"], b["by_count"]["4+"]["mAP"]
     c = b["corloc"]
-    corloc = "" if c["value"] is None else f"; CorLoc on one-object images {c['value']:.2f} ({c['correct']} of {c['images']})"
+    corloc = ("" if c["value"] is None
+              else f"; CorLoc on one-object images {c['value']:.2f} ({c['correct']} of {c['images']})")
     if one is None or many is None:
         return f"{name}: not enough images in every object-count bin to compare{corloc}."
     if one > many + 0.05:
