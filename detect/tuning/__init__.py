@@ -150,7 +150,7 @@ class _StageRunner:
             if result is None:
                 return None
             result = {"trial": i, "stage": stage, "values": values, "run": os.path.join("trials", f"{i:03d}"),
-                      **result}
+                      "rank": self.dist.rank, **result}
             atomic_write_json(run / "result.json", result)
         score = f"mAP {result['mAP']:.4f}" if result["mAP"] is not None else result["status"]
         shown = " ".join(f"{k}={v:.4g}" for k, v in result["values"].items())

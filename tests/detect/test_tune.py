@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,26 @@ def test_cli_space_errors_exit_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "did you mean train.weight_decay?" in err
     assert not (tmp_path / "t").exists()
+
+
+def test_under_torchrun_the_trials_are_shared_out_across_ranks(synth_root, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed next to this interpreter")
+    sets = [a for s in TINY for a in ("--set", s)]
+    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "detect.cli", "tune",
+                           "--config", str(REGRESSION), "--data", str(synth_root), "--trials", "4", "--threads", "1",
+                           "--out", str(tmp_path / "d"), *sets], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "d" / "trials.jsonl").read_text().splitlines()]
+    assert [(r["trial"], r["rank"]) for r in records] == [(0, 0), (1, 1), (2, 0), (3, 1)]
+    params = parse_space([], load_config(REGRESSION))
+    assert [r["values"] for r in records[:2]] == [trial_values(i, 0, params) for i in (0, 1)]
+    assert done.stdout.count("best: trial") == 1  # rank 0 alone reports
