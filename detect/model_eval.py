@@ -101,7 +101,7 @@ def evaluate_model(config_path, weights, data_root, split: str, protocol: str, j
     """
     from eval.file_eval import evaluate_files
     from eval.files import atomic_write_json
-    from eval.io import write_coco_results, write_voc_results
+    from eval.result_files import write_coco_results, write_voc_results
 
     dev = distributed.resolve_device(device)
     dist = distributed.setup(dev)

@@ -81,21 +81,21 @@ def read_results(path: Path, image_ids: Sequence[str], class_names: Sequence[str
 
     ``InputError`` names the file: another split, an unknown class or image id, a malformed line or entry.
     """
-    from eval import io
+    from eval import result_files
 
     if path.is_dir():
         _check_voc_folder(path, split, class_names)
-        dets, _ = io.read_voc_results(path, split, image_ids, class_names)
+        dets, _ = result_files.read_voc_results(path, split, image_ids, class_names)
         return dets
     category_ids = list(range(1, len(class_names) + 1))
     try:
-        return io.read_coco_results(path, list(image_ids), category_ids)
+        return result_files.read_coco_results(path, list(image_ids), category_ids)
     except InputError:
         numeric = all(i.isdigit() for i in image_ids) and len({int(i) for i in image_ids}) == len(image_ids)
         if not numeric:
             raise
         # image ids written as numbers (000123 -> 123): read again against the numeric ids
-        return io.read_coco_results(path, [int(i) for i in image_ids], category_ids)
+        return result_files.read_coco_results(path, [int(i) for i in image_ids], category_ids)
 
 
 def results_row(name: str, path: Path, dataset, split: str, protocol: str, example_ids: Sequence[str],

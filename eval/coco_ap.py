@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eval.matching import FlatDets, FlatGT, buckets, gathered_iou, pair_slices
+from eval.iou import gathered_iou
+from eval.matching import FlatDets, FlatGT, buckets, pair_slices
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)

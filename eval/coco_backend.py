@@ -1,7 +1,7 @@
 """The optional pycocotools backend: COCOeval itself, for users who want the reference tool's numbers.
 
 The only module of ``eval/`` that imports pycocotools (lazily). Input files
-are expected to have passed ``eval.io``'s checks already.
+are expected to have passed ``eval.coco_io``'s checks already.
 """
 
 from __future__ import annotations

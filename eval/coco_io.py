@@ -22,7 +22,7 @@ import orjson
 
 from eval.errors import InputError
 from eval.files import atomic_write_bytes
-from eval.types import Detections, GroundTruth, detection_arrays
+from eval.types import Detections, GroundTruth, GroundTruthSet, detection_arrays
 
 
 @contextlib.contextmanager
@@ -137,7 +137,7 @@ def _first_bad(bad: np.ndarray, path: Path, what: str, message: str, img: list, 
 
 
 def read_coco_ground_truth(json_path: str | os.PathLike):
-    """Read a COCO annotation JSON into a ``GroundTruthSet`` (see ``eval.io``).
+    """Read a COCO annotation JSON into an ``eval.types.GroundTruthSet``.
 
     Images come sorted by id and classes by category id, as pycocotools'
     COCOeval takes them. Every image is kept, with or without objects.
@@ -149,7 +149,6 @@ def read_coco_ground_truth(json_path: str | os.PathLike):
 
 
 def _read_coco_ground_truth(path: Path):
-    from eval.io import GroundTruthSet
     from eval.matching import make_flat_gt
 
     data = load_json(path)

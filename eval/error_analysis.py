@@ -311,16 +311,16 @@ def analyse_error_files(gt, dets, split: str = "test") -> ErrorAnalysis:
     """
     from pathlib import Path
 
-    from eval import io
+    from eval import result_files
     from eval.coco_io import load_json
 
     gt, dets = Path(gt), Path(dets)
     if gt.is_dir():
-        truth = io.read_voc_ground_truth(gt, split)
-        detections, _ = io.read_voc_results(dets, split, truth.image_ids, truth.class_names)
+        truth = result_files.read_voc_ground_truth(gt, split)
+        detections, _ = result_files.read_voc_results(dets, split, truth.image_ids, truth.class_names)
         return analyse_errors(truth.gts, detections, len(truth.class_names))
-    truth = io.read_coco_ground_truth(gt)
-    detections = io.read_coco_results(dets, truth.image_ids, truth.category_ids)
+    truth = result_files.read_coco_ground_truth(gt)
+    detections = result_files.read_coco_results(dets, truth.image_ids, truth.category_ids)
     index = {image_id: k for k, image_id in enumerate(truth.image_ids)}
     order = [index[im["id"]] for im in load_json(gt)["images"]]  # ids were checked by the reader
     return analyse_errors([truth.gts[k] for k in order], [detections[k] for k in order], len(truth.class_names))

@@ -24,7 +24,7 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
     ``split`` is used for VOC roots and result files only. ``backend="pycocotools"``
     (coco protocol on COCO JSON only) runs pycocotools' COCOeval as an oracle.
     """
-    from eval import io
+    from eval import result_files
     from eval.mean_ap import evaluate
 
     gt, dets = Path(gt), Path(dets)
@@ -43,19 +43,19 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
             raise InputError(None, "--backend pycocotools evaluates the coco protocol on COCO JSON files only")
         from eval.coco_backend import evaluate_with_pycocotools
 
-        io.read_coco_results(dets, *_coco_ids(io.read_coco_ground_truth(gt)))  # our checks, our messages
+        result_files.read_coco_results(dets, *_coco_ids(result_files.read_coco_ground_truth(gt)))  # our checks, our messages
         return evaluate_with_pycocotools(gt, dets)
     if gt.is_dir():
-        truth = io.read_voc_ground_truth(gt, split)
+        truth = result_files.read_voc_ground_truth(gt, split)
         # a class without a result file has no detections (AP 0); but no file at all for the split is a mistake
-        detections, with_files = io.read_voc_results(dets, split, truth.image_ids, truth.class_names)
+        detections, with_files = result_files.read_voc_results(dets, split, truth.image_ids, truth.class_names)
         if not with_files:
             raise InputError(dets, _why_no_result_file(dets, split, truth.class_names))
         return evaluate(truth.gts, detections, truth.class_names, protocol, report_classes=with_files)
     from eval.coco_io import read_coco_results_flat
     from eval.mean_ap import evaluate_flat
 
-    truth = io.read_coco_ground_truth(gt)
+    truth = result_files.read_coco_ground_truth(gt)
     flat_dets = read_coco_results_flat(dets, *_coco_ids(truth))  # 500k detections: skip the per-image split
     return evaluate_flat(truth.flat, flat_dets, len(truth.gts), truth.class_names, protocol)
 

@@ -8,7 +8,8 @@ every later step is vectorised over all images and classes at once:
 * each detection learns the slice ``[start, start + count)`` of its pair's
   ground truth;
 * detections are bucketed by ``count`` so that the IoU of every detection with
-  every object of its pair is one dense ``(n, count)`` array per bucket.
+  every object of its pair is one dense ``(n, count)`` array per bucket
+  (``eval.iou.gathered_iou``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from eval.iou import gathered_iou  # noqa: F401  (re-exported: the pair IoU of the buckets below)
 from eval.types import Detections, GroundTruth
 
 
@@ -163,29 +165,3 @@ def buckets(count: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     for k, g in enumerate(values):
         if g > 0:
             yield int(g), idx[bounds[k]:bounds[k + 1]]
-
-
-def gathered_iou(det_boxes: np.ndarray, gt_boxes: np.ndarray, crowd: np.ndarray | None = None,
-                 det_area: np.ndarray | None = None, gt_area: np.ndarray | None = None) -> np.ndarray:
-    """IoU of each detection with its own row of objects: (n, 4) and (n, g, 4) -> (n, g) float64.
-
-    Same arithmetic as pycocotools' ``bbIou`` (and, on boxes converted from
-    VOC's inclusive integers, the devkit's ``+1`` overlap): the intersection
-    counts only when both its sides are positive, and against a crowd object
-    (``crowd`` (n, g) bool) the union is the detection's area alone.
-    ``det_area`` (n,) / ``gt_area`` (n, g) default to the box areas.
-    """
-    d = det_boxes[:, None, :]
-    iw = np.minimum(d[..., 2], gt_boxes[..., 2]) - np.maximum(d[..., 0], gt_boxes[..., 0])
-    ih = np.minimum(d[..., 3], gt_boxes[..., 3]) - np.maximum(d[..., 1], gt_boxes[..., 1])
-    overlap = (iw > 0) & (ih > 0)
-    inter = np.where(overlap, iw * ih, 0.0)
-    if det_area is None:
-        det_area = (det_boxes[:, 2] - det_boxes[:, 0]) * (det_boxes[:, 3] - det_boxes[:, 1])
-    if gt_area is None:
-        gt_area = (gt_boxes[..., 2] - gt_boxes[..., 0]) * (gt_boxes[..., 3] - gt_boxes[..., 1])
-    union = det_area[:, None] + gt_area - inter
-    if crowd is not None:
-        union = np.where(crowd, det_area[:, None], union)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(overlap & (union > 0), inter / union, 0.0)

@@ -39,7 +39,7 @@ def evaluate(
     pycocotools evaluates every category of the ground truth. A class without
     (non-difficult / non-crowd) objects gets None and stays out of the mean.
     For coco, images are taken in the given order where scores tie
-    (pycocotools sorts image ids; ``eval.io.read_coco_ground_truth`` does too).
+    (pycocotools sorts image ids; ``eval.coco_io.read_coco_ground_truth`` does too).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")

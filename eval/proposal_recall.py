@@ -9,8 +9,9 @@ Definitions (Uijlings et al., IJCV 2013, section 5.1; Hosang et al. 2015 for rec
   the per-class ABOs over classes that have ground truth.
 * ``difficult`` ground truth is left out of everything, as in the VOC protocol.
 
-IoU comes from ``eval.iou.box_iou``, the same code the mAP calculator uses. The
-module is numpy only; matplotlib is imported inside ``plot_recall_vs_n``.
+IoU comes from ``eval.iou.box_iou``, the same expression the mAP calculator
+matches with (``eval.iou.gathered_iou``). The module is numpy only;
+matplotlib is imported inside ``plot_recall_vs_n``.
 
 Shapes: per image, gt boxes (G, 4) float, labels (G,) int, difficult (G,) bool,
 proposals (P, 4) float ranked best first.

@@ -10,6 +10,7 @@ list (no background class).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NotRequired, TypedDict
 
 import numpy as np
@@ -58,6 +59,23 @@ class Detections(TypedDict):
     labels: np.ndarray
     order: NotRequired[np.ndarray]
     box_area: NotRequired[np.ndarray]
+
+
+@dataclass
+class GroundTruthSet:
+    """A dataset's ground truth as the file readers return it: ``gts[i]`` is image ``image_ids[i]``.
+
+    Labels index ``class_names``. ``category_ids`` (COCO only) are the
+    category ids in class-index order; ``flat`` (COCO only) the same objects
+    as one ``eval.matching.FlatGT``.
+    """
+
+    gts: list[GroundTruth]
+    image_ids: list
+    class_names: tuple[str, ...]
+    category_ids: list[int] | None
+    source: Path
+    flat: object | None = None
 
 
 @dataclass

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eval.matching import FlatDets, FlatGT, buckets, gathered_iou, pair_slices
+from eval.iou import gathered_iou
+from eval.matching import FlatDets, FlatGT, buckets, pair_slices
 
 #: The 11 recall thresholds of VOC2007's AP, as exact tenths (3/10 is 0.3, not arange's 0.30000000000000004).
 VOC07_RECALL_THRESHOLDS: tuple[float, ...] = tuple(k / 10 for k in range(11))

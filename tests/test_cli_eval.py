@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from detect.cli import main
-from eval.io import read_voc_ground_truth, write_voc_results
+from eval.result_files import read_voc_ground_truth, write_voc_results
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "data" / "coco_val2014_sample"

@@ -114,7 +114,7 @@ def test_interrupted_messages_say_how_to_continue(tmp_path):
 
 
 def test_eval_says_which_files_it_wrote(tmp_path, monkeypatch, capfd, synth_root):
-    from eval.io import write_voc_results
+    from eval.result_files import write_voc_results
     from eval.types import EvalResult
 
     dets = tmp_path / "dets"

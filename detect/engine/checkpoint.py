@@ -47,14 +47,14 @@ _ADVICE = {  # what to add after "it is <kind>, not a PyTorch checkpoint"
     "a safetensors file": "; detladder reads files that torch.save wrote",
 }
 _ZIP = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
-_LEGACY_TORCH = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # the older format: pickle of torch's magic number
+_LEGACY_TORCH = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # the older format opens with a pickle of torch's magic number
 
 
 def sniff(head: bytes) -> str | None:
     """What a file that cannot be a PyTorch checkpoint is, from its first bytes; None if it may be one."""
     if not head:
         return "an empty file"
-    if head.startswith(_ZIP) or head.startswith(_LEGACY_TORCH):
+    if head.startswith(_ZIP) or (head[:1] == b"\x80" and _LEGACY_TORCH in head[:32]):
         return None
     for magic, kind in _MAGIC:
         if head.startswith(magic):

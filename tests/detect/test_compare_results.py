@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detect.compare import compare
-from eval.io import read_voc_ground_truth, write_voc_results
+from eval.result_files import read_voc_ground_truth, write_voc_results
 from eval.report_schema import load_metrics
 
 REPO = Path(__file__).resolve().parents[2]

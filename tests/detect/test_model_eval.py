@@ -11,7 +11,7 @@ from detect.data.voc import VOCDataset
 from detect.engine.checkpoint import model_payload, save_atomic
 from detect.model_eval import detect_split, evaluate_detections, evaluate_model, result_paths
 from eval.file_eval import evaluate_files
-from eval.io import read_coco_results
+from eval.result_files import read_coco_results
 
 
 @pytest.fixture(scope="module")

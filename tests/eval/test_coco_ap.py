@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.io import read_coco_ground_truth, read_coco_results
+from eval.result_files import read_coco_ground_truth, read_coco_results
 from eval.mean_ap import evaluate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "coco_val2014_sample"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from eval.error_analysis import MAIN_ERRORS, SPECIAL_ERRORS, analyse_error_files, analyse_errors
-from eval.io import read_voc_ground_truth, read_voc_results, write_voc_results
+from eval.result_files import read_voc_ground_truth, read_voc_results, write_voc_results
 
 from .conftest import random_coco, write_voc_root
 

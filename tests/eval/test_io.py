@@ -8,7 +8,7 @@ import pytest
 
 from eval.errors import InputError
 from eval.file_eval import evaluate_files
-from eval.io import (read_coco_ground_truth, read_coco_results, read_voc_ground_truth, read_voc_results,
+from eval.result_files import (read_coco_ground_truth, read_coco_results, read_voc_ground_truth, read_voc_results,
                      voc_result_path, write_coco_results, write_voc_results)
 
 CLASSES = ["cat", "dog", "potted_plant"]

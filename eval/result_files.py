@@ -1,4 +1,4 @@
-"""Ground truth and detection files for ``detladder eval``: VOC devkit and COCO formats.
+"""Ground-truth and result files for ``detladder eval``: VOC devkit and COCO formats, one import.
 
 * VOC ground truth: a VOC root (``Annotations/*.xml`` + ``ImageSets/Main/<split>.txt``),
   read through ``eval.voc_annotations`` (the one VOC XML reader; no pixels).
@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -20,29 +19,13 @@ import numpy as np
 from eval.coco_io import read_coco_ground_truth, read_coco_results, write_coco_results
 from eval.errors import InputError
 from eval.files import atomic_write_text
-from eval.types import Detections, GroundTruth, detection_arrays
+from eval.types import Detections, GroundTruth, GroundTruthSet, detection_arrays
 from eval.voc_annotations import read_class_names, read_voc_annotations
 
 __all__ = [
     "GroundTruthSet", "read_voc_ground_truth", "read_coco_ground_truth", "read_voc_results",
     "read_coco_results", "write_voc_results", "write_coco_results", "voc_result_path",
 ]
-
-
-@dataclass
-class GroundTruthSet:
-    """A dataset's ground truth: ``gts[i]`` is image ``image_ids[i]``; labels index ``class_names``.
-
-    ``category_ids`` (COCO only) are the category ids in class-index order;
-    ``flat`` (COCO only) the same objects as one ``eval.matching.FlatGT``.
-    """
-
-    gts: list[GroundTruth]
-    image_ids: list
-    class_names: tuple[str, ...]
-    category_ids: list[int] | None
-    source: Path
-    flat: object | None = None
 
 
 def read_voc_ground_truth(root: str | os.PathLike, split: str,
