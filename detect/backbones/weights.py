@@ -118,5 +118,5 @@ def load_into(classifier: nn.Module, state: dict, name: str, path: Path) -> None
     own = classifier.state_dict()
     problem = first_mismatch(own, state)
     if problem is not None:
-        raise InputError(path, f"not a {name} state dict of this width and norm ({problem})")
+        raise InputError(path, f"not weights for backbone {name!r} with this width and norm ({problem})")
     classifier.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

@@ -44,7 +44,7 @@ def test_local_weights_file_loads_and_bad_file_is_input_error(tmp_path):
     torch.save(src.state_dict(), path)
     net = build_backbone("tiny", width=16, weights=str(path), seed=99)
     assert torch.equal(net[0][0].weight, src[0][0].weight)
-    with pytest.raises(InputError, match="not a tiny state dict"):
+    with pytest.raises(InputError, match="not weights for backbone 'tiny'"):
         build_backbone("tiny", width=32, weights=str(path))
     with pytest.raises(InputError, match="not found"):
         build_backbone("tiny", weights=str(tmp_path / "missing.pt"))
@@ -102,7 +102,7 @@ def test_weights_of_another_architecture_name_the_file_and_first_mismatched_key(
     with pytest.raises(InputError) as info:
         build_backbone("alexnet", weights=str(path))
     message = str(info.value)
-    assert str(path) in message and "not a alexnet state dict" in message
+    assert str(path) in message and "not weights for backbone 'alexnet'" in message
     assert "first mismatched key 'features.0.weight'" in message and "(64, 3, 3, 3) in the file" in message
     assert "\n" not in message
 
