@@ -14,12 +14,11 @@ seed, so the same initial weights); budgets live in the config's ``check:`` sect
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from detect.check.verdict import FAIL, Verdict, worst
+from detect.check.verdict import Verdict, worst
 from eval.errors import InputError
 
 @dataclass
@@ -106,4 +105,4 @@ def _write(report: CheckReport, out: Path) -> list[Path]:
             atomic_write_text(out / "check.html", render_page(report.to_json()))]
 
 
-__all__ = ["run_checks", "CheckReport", "Verdict", "FAIL"]
+__all__ = ["run_checks", "CheckReport", "Verdict", "validate_check_config"]

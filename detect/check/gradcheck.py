@@ -112,7 +112,8 @@ def check_gradients(cases: dict | None = None) -> Verdict:
     results = {name: run_case(build) for name, build in cases.items()}
     failed = [name for name, (ok, _) in results.items() if not ok]
     details = [f"{name}: {'pass' if ok else 'FAIL'} ({why})" for name, (ok, why) in results.items()]
-    measured = f"{len(cases) - len(failed)} of {len(cases)} agree" + (f" (failed: {', '.join(failed)})" if failed else "")
+    measured = f"{len(cases) - len(failed)} of {len(cases)} agree"
+    measured += f" (failed: {', '.join(failed)})" if failed else ""
     hint = "a hand-written backward (or a non-differentiable step in the forward) disagrees with finite differences"
     return Verdict("gradient check", FAIL if failed else PASS, measured, "every operator agrees (float64)", hint,
                    details, {"cases": {n: ok for n, (ok, _) in results.items()}}, time.perf_counter() - tick)

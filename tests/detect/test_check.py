@@ -81,7 +81,9 @@ class _WrongBackward(torch.autograd.Function):
 def test_gradcheck_passes_our_operators_and_catches_a_wrong_backward():
     assert {"roi_align_matmul", "roi_pool", "crop_and_warp", "roi_head_losses"} <= set(CASES)
     assert run_case(roi_align_matmul_case)[0] and run_case(crop_warp_case)[0]
-    wrong = lambda: (_WrongBackward.apply, (torch.rand(3, dtype=torch.float64).add(0.5).requires_grad_(),))  # noqa: E731
+    def wrong():
+        return _WrongBackward.apply, (torch.rand(3, dtype=torch.float64).add(0.5).requires_grad_(),)
+
     verdict = check_gradients({"right": crop_warp_case, "wrong": wrong})
     assert verdict.status == FAIL and "wrong" in verdict.measured and "1 of 2" in verdict.measured
 

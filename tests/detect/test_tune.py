@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from detect.config import load_config
 from detect.tuning import fine_space, trial_values, tune
 from detect.tuning.space import Param, parse_space
 from eval.errors import InputError
+from tests.conftest import REPO
 from tests.detect.ladder_util import LADDER
 
 REGRESSION = LADDER / "regression.yaml"
@@ -137,12 +140,6 @@ def test_cli_space_errors_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_under_torchrun_the_trials_are_shared_out_across_ranks(synth_root, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip("torchrun not installed next to this interpreter")
