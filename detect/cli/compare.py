@@ -33,7 +33,7 @@ def report_command(
 def compare_command(
     ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Dataset root (VOC layout)."),
-    configs: Optional[list[Path]] = typer.Option(None, "--configs", help="Config files, one per variant (repeat or "
+    configs: Optional[list[Path]] = typer.Option(None, "--configs", metavar="CFG...", help="Config files, one per variant (repeat or "
                                                  "list); may be left out when --results is given."),
     results: list[str] = typer.Option([], "--results", metavar="NAME=PATH", help="Result files of any detector "
                                       "as one more variant: a COCO results JSON or a folder of "
