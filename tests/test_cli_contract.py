@@ -63,6 +63,21 @@ def test_detect_score_thresh_obeys_the_range_of_test_score_thresh(capfd, tmp_pat
     assert not (tmp_path / "det").exists()
 
 
+@pytest.mark.parametrize("method, option, value, message", [
+    ("sliding_window", "--stride", "0", "--stride: every value must be a finite number > 0"),
+    ("sliding_window", "--scales", "32,-5", "--scales: every value must be a finite number > 0"),
+    ("sliding_window", "--ratios", "0,1", "--ratios: every value must be a finite number > 0"),
+    ("selective_search", "--max-side", "0", "--max-side must be at least 1, got 0"),
+    ("selective_search", "--min-size", "-1", "--min-size must be at least 0, got -1.0"),
+    ("selective_search", "--seed", "-1", "--seed must be at least 0, got -1"),
+])
+def test_proposal_options_out_of_range_exit_2_before_any_work(capfd, tmp_path, synth_root, method, option, value,
+                                                               message):
+    line = _exit_2(capfd, ["proposals", "run", "--method", method, "--data", synth_root, "--split", "test",
+                           "--out", tmp_path / "cache", option, value])
+    assert message in line and not (tmp_path / "cache").exists()
+
+
 def test_an_empty_config_file_does_not_train_on_defaults(capfd, tmp_path, synth_root):
     config = tmp_path / "empty.yaml"
     config.write_text("# to do\n")

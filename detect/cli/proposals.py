@@ -33,6 +33,13 @@ def _floats(text: str, name: str) -> list[float]:
     return values
 
 
+def _at_least(*checks) -> None:
+    """``typer.BadParameter`` for the first ``(option, value, low)`` whose given value is below ``low``."""
+    for name, value, low in checks:
+        if value is not None and not value >= low:
+            raise typer.BadParameter(f"{name} must be at least {low}, got {value}")
+
+
 def _params(method: str, mode, max_side, min_size, seed, scales, ratios, stride) -> dict:
     """The method's keyword arguments the user gave; the rest take the method's own defaults.
 
@@ -43,10 +50,14 @@ def _params(method: str, mode, max_side, min_size, seed, scales, ratios, stride)
         if mode is not None and mode not in ("fast", "quality"):
             raise typer.BadParameter(f"--mode must be fast or quality, not {mode!r}")
         given = {"mode": mode, "seed": seed, "max_side": max_side, "min_size": min_size}
+        _at_least(("--seed", seed, 0), ("--max-side", max_side, 1), ("--min-size", min_size, 0))
         return {k: v for k, v in given.items() if v is not None}
     if method == "sliding_window":
         given = {"scales": _floats(scales, "--scales") if scales is not None else None,
                  "ratios": _floats(ratios, "--ratios") if ratios is not None else None, "stride": stride}
+        for name, values in (("--scales", given["scales"]), ("--ratios", given["ratios"]), ("--stride", [stride])):
+            if any(v is not None and not 0 < v < float("inf") for v in values or []):
+                raise typer.BadParameter(f"{name}: every value must be a finite number > 0, got {values}")
         return {k: v for k, v in given.items() if v is not None}
     raise typer.BadParameter(f"--method must be selective_search or sliding_window, not {method!r}")
 
