@@ -78,6 +78,11 @@ def test_proposal_options_out_of_range_exit_2_before_any_work(capfd, tmp_path, s
     assert message in line and not (tmp_path / "cache").exists()
 
 
+def test_synth_refuses_a_negative_seed(capfd, tmp_path):
+    line = _exit_2(capfd, ["data", "synth", "--out", tmp_path / "d", "--train", "1", "--test", "1", "--seed", "-1"])
+    assert "--seed" in line and not (tmp_path / "d").exists()
+
+
 def test_an_empty_config_file_does_not_train_on_defaults(capfd, tmp_path, synth_root):
     config = tmp_path / "empty.yaml"
     config.write_text("# to do\n")

@@ -19,7 +19,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="Folder to write the dataset into (VOC layout)."),
     train: int = typer.Option(500, "--train", min=0, help="Images in the train (and trainval) split."),
     test: int = typer.Option(100, "--test", min=0, help="Images in the test split."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes byte-identical files."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed; the same seed writes byte-identical files."),
     image_size: int = typer.Option(128, "--image-size", min=32, help="Side of the square images, pixels."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty --out that is not this same dataset."),
 ) -> None:
