@@ -199,7 +199,7 @@ def detect_files(paths: list[str | os.PathLike], out_dir: str | os.PathLike, wei
         batch = []
         for file, rel in files[start : start + batch_size]:
             try:
-                batch.append((file, rel, load_image(file)))
+                batch.append((file, rel, load_image(file, cfg.data.max_image_pixels)))
             except InputError as exc:
                 failed.append(str(exc))
                 say(str(exc))

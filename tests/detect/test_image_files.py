@@ -25,7 +25,8 @@ def model_file(tmp_path, monkeypatch) -> Path:
     (tests/detect/test_inference.py runs ``detect_files`` with a real detector.)
     """
     def load_detector(weights, config, device, overrides):
-        return None, types.SimpleNamespace(test=types.SimpleNamespace(batch_size=2)), CLASSES
+        return None, types.SimpleNamespace(test=types.SimpleNamespace(batch_size=2),
+                                     data=types.SimpleNamespace(max_image_pixels=10**8)), CLASSES
 
     def run_detector(model, cfg, images, score_thresh=None):
         det = {"boxes": np.array([[2.0, 3.0, 40.0, 50.0]]), "scores": np.array([0.9]), "labels": np.array([1])}
@@ -135,3 +136,15 @@ def test_cli_refusal_is_one_line_exit_2_and_success_says_where(cli, tmp_path, mo
     printed = capsys.readouterr().out
     assert str(tmp_path / "new" / "detections.json") in printed
     assert f"annotated images in {tmp_path / 'new' / ANNOTATED_DIR}" in printed
+
+
+def test_a_decompression_bomb_is_one_line_and_the_other_images_are_detected(tmp_path, model_file, synth_root):
+    from tests.proposals.image_util import png_header_only
+
+    photos = tmp_path / "photos"
+    _photos(synth_root, photos, 2)
+    (photos / "bomb.png").write_bytes(png_header_only(100_000, 100_000))  # 69 bytes claiming 10^10 pixels
+    said = []
+    result = detect_files([photos], tmp_path / "out", model_file, say=said.append)
+    assert result.images == 2 and len(result.failed) == 1
+    assert said == result.failed and "bomb.png" in said[0] and "pixel limit" in said[0] and "\n" not in said[0]
