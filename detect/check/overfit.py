@@ -85,7 +85,7 @@ def check_overfit(model, config, samples, cap: int | None = None) -> Verdict:
     hint = ("the loss hardly falls: check the learning rate (the sweep suggests one) and the targets"
             if not ok_loss else "the loss falls but detections stay poor: check.overfit_iterations may be too "
             "few for this model, or the boxes/labels reach the model wrongly")
-    measured = f"loss {fmt(start)} -> {fmt(end)} ({drop:.1f}x lower), mAP {mean_ap:.3f} in {len(losses)} iterations"
+    measured = f"loss {fmt(start)} -> {fmt(end)} ({drop:.1f}x lower), mAP {mean_ap:.4f} in {len(losses)} iterations"
     details = [f"lr {fmt(lr)}, no weight decay, no flips, {n} images per batch"]
     if cap is not None:
         details.append(f"the model finds at most {cap} object per image: the images have 1 to {cap} objects")

@@ -91,6 +91,8 @@ def _sweep_figure(curve: dict) -> bytes:
     xs, ys = finite(curve["x"], curve["y"])
     ax.plot(xs, ys, color="tab:blue", label="loss")
     ax.set_xscale("log")
+    if ys and ys[0] > 0 and max(ys) > 4 * ys[0]:  # keep the shape before the explosion readable
+        ax.set_ylim(0, 4 * ys[0])
     if curve.get("stop") is not None:
         ax.axvline(curve["x"][curve["stop"]], color="tab:red", linestyle="--", label="stopped: exploded")
     if curve.get("suggested"):
