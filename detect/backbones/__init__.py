@@ -62,13 +62,13 @@ def _norm_layer(norm: str, bn_eps: float | None):
     raise ValueError(f"unknown norm {norm!r}")
 
 
-def check_name(name: str) -> None:
-    """Raise ``InputError`` (with the closest known name) unless ``name`` is a backbone."""
+def check_name(name: str, key: str = "model.backbone.name") -> None:
+    """Raise ``InputError`` (with the closest known name) unless ``name`` is a backbone; ``key`` says where it came from."""
     if name in BACKBONES:
         return
     close = difflib.get_close_matches(name, BACKBONES, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    raise InputError(None, f"model.backbone.name: unknown backbone {name!r}; {hint}known: {', '.join(BACKBONES)}")
+    raise InputError(None, f"{key}: unknown backbone {name!r}; {hint}known: {', '.join(BACKBONES)}")
 
 
 def _build(name: str, width: int, norm_layer, bn_eps, trainable_layers: int) -> tuple[nn.Module, nn.Module]:

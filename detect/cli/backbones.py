@@ -32,7 +32,7 @@ def backbones_command(
     from detect.cli.common import stderr_console
 
     for name in names:
-        check_name(name)
+        check_name(name, key="--name")
     if json_out is not None and json_out.is_dir():
         from eval.errors import InputError
 
