@@ -67,13 +67,29 @@ def _list_of_dicts(value, path: Path, what: str) -> list:
     return value
 
 
-def _id_array(ids: list, path: Path, what: str) -> np.ndarray:
-    """Ids as an int64 or str array; all of one kind (COCO uses integers)."""
-    arr = np.array(ids) if ids else np.zeros(0, np.int64)
-    if arr.dtype.kind == "i" or arr.dtype.kind == "U":
-        return arr.astype(np.int64) if arr.dtype.kind == "i" else arr
-    bad = next((i for i in ids if not isinstance(i, (int, str)) or isinstance(i, bool)), ids[0])
-    raise InputError(path, f"{what} ids must all be integers (or all strings); found {bad!r}")
+def _id_array(ids: list, path: Path, what: str, entry: str | None = None) -> np.ndarray:
+    """Ids as an int64 or str array, all of one kind (COCO uses integers).
+
+    numpy would silently turn ``[7, "7"]`` into two equal strings, after which
+    our engine and pycocotools (which keeps 7 and "7" apart) disagree: a mix of
+    integers and strings is refused, naming the first id of the other kind.
+    ``entry`` names what the list indexes ("annotation", "detection").
+    """
+    kinds = set(map(type, ids))
+    if kinds == {str}:
+        return np.array(ids)
+    if not ids or kinds == {int}:
+        try:
+            return np.array(ids, dtype=np.int64)
+        except OverflowError:
+            raise InputError(path, f"{what} ids must fit in 64 bits; found {max(ids, key=abs)!r}") from None
+    at = (lambda i: f" ({entry} {i + 1})") if entry else (lambda i: "")
+    if kinds <= {int, str}:
+        i = next(k for k, v in enumerate(ids) if type(v) is not type(ids[0]))
+        raise InputError(path, f"{what} ids mix integers and strings: {ids[i]!r}{at(i)} after {ids[0]!r} "
+                               "(COCO ids are integers; 7 and \"7\" are different ids to pycocotools)")
+    i = next(k for k, v in enumerate(ids) if type(v) not in (int, str))
+    raise InputError(path, f"{what} ids must all be integers (or all strings); found {ids[i]!r}{at(i)}")
 
 
 def _lookup(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -82,6 +98,13 @@ def _lookup(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.full(len(values), -1, np.int64)
     pos = np.clip(np.searchsorted(sorted_ids, values), 0, len(sorted_ids) - 1)
     return np.where(sorted_ids[pos] == values, pos, -1)
+
+
+def _kind_hint(ids: np.ndarray, ref: np.ndarray) -> str:
+    """' (those ids are integers)' when ``ids`` are strings and ``ref`` integers, or the other way round."""
+    if len(ref) == 0 or ids.dtype.kind == ref.dtype.kind:
+        return ""
+    return f" (whose ids are {'strings' if ref.dtype.kind == 'U' else 'integers'}; 7 and \"7\" differ)"
 
 
 def _entry_problem(e: dict, need_score: bool) -> str | None:
@@ -126,7 +149,7 @@ def _extract(entries: list, path: Path, what: str, need_score: bool):
     finite = np.isfinite(xywh).all(axis=1) & (np.isfinite(score) if score is not None else True)
     _first_bad(~finite, path, what, "a box value or score is NaN or infinite", img)
     _first_bad((xywh[:, 2] <= 0) | (xywh[:, 3] <= 0), path, what, "box has w <= 0 or h <= 0", img, xywh)
-    return _id_array(img, path, "image"), _id_array(cat, path, "category"), xywh, score
+    return _id_array(img, path, "image", what), _id_array(cat, path, "category", what), xywh, score
 
 
 def _first_bad(bad: np.ndarray, path: Path, what: str, message: str, img: list, xywh=None) -> None:
@@ -162,8 +185,8 @@ def _read_coco_ground_truth(path: Path):
             for key in keys:
                 if key not in item:
                     raise InputError(path, f"{what} {i + 1}: missing '{key}'")
-    image_ids = _id_array([im["id"] for im in images], path, "image")
-    cat_ids = _id_array([c["id"] for c in cats], path, "category")
+    image_ids = _id_array([im["id"] for im in images], path, "image", "'images' entry")
+    cat_ids = _id_array([c["id"] for c in cats], path, "category", "'categories' entry")
     for what, ids in (("image", image_ids), ("category", cat_ids)):
         uniq, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
@@ -175,11 +198,12 @@ def _read_coco_ground_truth(path: Path):
     img_sorted, cat_sorted = np.sort(image_ids), cat_ids[cat_order]
     ann_img, ann_cat, xywh, _ = _extract(anns, path, "annotation", need_score=False)
     img_idx, cat_idx = _lookup(img_sorted, ann_img), _lookup(cat_sorted, ann_cat)
-    for bad, ids, what in ((img_idx < 0, ann_img, "image"), (cat_idx < 0, ann_cat, "category")):
+    checks = ((img_idx < 0, ann_img, img_sorted, "image"), (cat_idx < 0, ann_cat, cat_sorted, "category"))
+    for bad, ids, ref, what in checks:
         if bad.any():
             i = int(np.argmax(bad))
             raise InputError(path, f"annotation {i + 1}: {what} id {ids[i].item()!r} is not in '{what}s'"
-                             .replace("categorys", "categories"))
+                             .replace("categorys", "categories") + _kind_hint(ids, ref))
     area, crowd = _area_and_crowd(anns, xywh, path)
     boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
     box_area = xywh[:, 2] * xywh[:, 3]
@@ -251,10 +275,12 @@ def read_coco_results_flat(json_path: str | os.PathLike, image_ids: Sequence, ca
     img_pos, cat_pos = _lookup(img_ref[img_order], img), _lookup(cat_ref[cat_order], cat)
     if (img_pos < 0).any():
         i = int(np.argmax(img_pos < 0))
-        raise InputError(path, f"detection {i + 1}: image id {img[i].item()!r} is not in the ground truth")
+        raise InputError(path, f"detection {i + 1}: image id {img[i].item()!r} is not in the ground truth"
+                               + _kind_hint(img, img_ref))
     if (cat_pos < 0).any():
         i = int(np.argmax(cat_pos < 0))
-        raise InputError(path, f"detection {i + 1}: category id {cat[i].item()!r} is not in the ground truth")
+        raise InputError(path, f"detection {i + 1}: category id {cat[i].item()!r} is not in the ground truth"
+                               + _kind_hint(cat, cat_ref))
     boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
     return FlatDets(image=img_order[img_pos].astype(np.int64), label=cat_order[cat_pos].astype(np.int64),
                     boxes=boxes, scores=score, order=np.arange(len(score), dtype=np.int64),

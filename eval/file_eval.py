@@ -43,7 +43,8 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
             raise InputError(None, "--backend pycocotools evaluates the coco protocol on COCO JSON files only")
         from eval.coco_backend import evaluate_with_pycocotools
 
-        result_files.read_coco_results(dets, *_coco_ids(result_files.read_coco_ground_truth(gt)))  # our checks, our messages
+        truth = result_files.read_coco_ground_truth(gt)
+        result_files.read_coco_results(dets, *_coco_ids(truth))  # our checks and messages before pycocotools runs
         return evaluate_with_pycocotools(gt, dets)
     if gt.is_dir():
         truth = result_files.read_voc_ground_truth(gt, split)

@@ -185,10 +185,25 @@ def _coco_pair(tmp_path, gt, results):
      "annotation 1: image id 424242 is not in 'images'"),
     (lambda gt, res: ({**gt, "annotations": [{**gt["annotations"][0], "bbox": [0, 0, 0, 4]}]}, res), "gt.json",
      "w <= 0 or h <= 0"),
+    # 7 and "7": numpy would make both strings; pycocotools keeps them apart -> refused, first odd id named
+    (lambda gt, res: (gt, [res[0], {**res[1], "image_id": str(res[1]["image_id"])}]), "res.json",
+     "image ids mix integers and strings: '{r1}' (detection 2)"),
+    (lambda gt, res: (gt, [res[0], res[1], {**res[2], "category_id": str(res[2]["category_id"])}]), "res.json",
+     "category ids mix integers and strings: '{r2c}' (detection 3)"),
+    (lambda gt, res: ({**gt, "images": gt["images"][:2] + [{**gt["images"][2], "id": str(gt["images"][2]["id"])}]
+                       + gt["images"][3:]}, res),
+     "gt.json", "image ids mix integers and strings: '{g2}' ('images' entry 3)"),
+    (lambda gt, res: ({**gt, "annotations": [{**a, "image_id": str(a["image_id"])} if k == 1 else a
+                                             for k, a in enumerate(gt["annotations"])]}, res), "gt.json",
+     "image ids mix integers and strings: '{a1}' (annotation 2)"),
+    (lambda gt, res: (gt, [{**r, "image_id": str(r["image_id"])} for r in res]), "res.json",
+     "is not in the ground truth (whose ids are integers"),
 ])
 def test_bad_coco_files(tmp_path, make_coco, mutate, file, expected):
-    gt, res = mutate(*make_coco(5, num_images=6))
-    g, r = _coco_pair(tmp_path, gt, res)
+    gt, res = make_coco(5, num_images=6)
+    expected = expected.format(r1=res[1]["image_id"], r2c=res[2]["category_id"], g2=gt["images"][2]["id"],
+                               a1=gt["annotations"][1]["image_id"])
+    g, r = _coco_pair(tmp_path, *mutate(gt, res))
     with pytest.raises(InputError) as err:
         evaluate_files(g, r, "coco")
     assert err.value.path.endswith(file) and expected in str(err.value), str(err.value)
