@@ -76,6 +76,8 @@ def check_initial_loss(model, samples, *, batches: int, tolerance: float, seed: 
         details.append(f"{term}: {fmt(got)} vs {why} = {fmt(value)} ({off:.0%} off: {term_status})")
     details += [f"{name}: {fmt(v)} (not a classification term: no expected value)"
                 for name, v in sums.items() if name not in expected]
+    details.append(f"tolerance ±{tolerance:.0%} (check.init_tolerance): logits that start with a spread s add about "
+                   "s²/2 · C/(C+1) to ln(C+1); small final weights keep s well below 1")
     hint = ("the final classification layer starts with weights that are too large (or a bias that favours "
             "one class); initialise it with small weights, std ~0.01 (check.init_scale multiplies them)")
     return Verdict("initial loss", status, ", ".join(measured), ", ".join(wanted), hint, details,

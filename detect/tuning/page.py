@@ -51,6 +51,7 @@ def render_tune_page(params, records: list[dict], best: dict | None) -> str:
             else "No trial finished with a score.")
     parts = [f"<p>{escape(lead)}</p>",
              table_html(["trial", "stage", *keys, "mAP", "status", "seconds"], rows)]
-    parts += [figure_html(f"{p.key} against validation mAP", _scatter(p, records)) for p in params]
-    parts.append(figure_html("Training loss of every trial (dotted: stopped early)", _curves(records)))
+    if records:  # no figure of nothing (a search whose budget ran out before its first trial)
+        parts += [figure_html(f"{p.key} against validation mAP", _scatter(p, records)) for p in params]
+        parts.append(figure_html("Training loss of every trial (dotted: stopped early)", _curves(records)))
     return page_html("detladder tune", parts)

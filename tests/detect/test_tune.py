@@ -154,3 +154,12 @@ def test_under_torchrun_the_trials_are_shared_out_across_ranks(synth_root, tmp_p
     params = parse_space([], load_config(REGRESSION))
     assert [r["values"] for r in records[:2]] == [trial_values(i, 0, params) for i in (0, 1)]
     assert done.stdout.count("best: trial") == 1  # rank 0 alone reports
+
+
+def test_a_spent_budget_runs_no_trial_and_says_how_to_continue(synth_root, tmp_path):
+    notes: list[str] = []
+    result = tune(REGRESSION, tmp_path / "b", trials=2, data_root=synth_root, overrides=TINY, budget_seconds=0,
+                  note=notes.append)
+    assert result.records == [] and result.best is None
+    assert not (tmp_path / "b" / "trials" / "000" / "checkpoint.pt").exists()
+    assert notes == ["the budget ran out after 0 of 2 trials; run the same command to continue"]
