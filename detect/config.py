@@ -21,7 +21,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from detect.config_bounds import PROBABILITY, bounded, bounds_of, out_of_bounds
 from detect.config_files import apply_overrides, load_tree  # noqa: F401 - part of this module's interface
@@ -75,6 +75,8 @@ class AnchorConfig:
 class RPNConfig:
     """Region proposal network (torchvision's RegionProposalNetwork)."""
 
+    ORDERED: ClassVar = (("bg_iou_thresh", "fg_iou_thresh"),)  # anchors between the two are ignored
+
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
     pre_nms_top_n_train: int = bounded(600, ge=1)
     post_nms_top_n_train: int = bounded(300, ge=1)
@@ -91,6 +93,8 @@ class RPNConfig:
 @dataclass
 class RoIHeadConfig:
     """``model.region_head: roi``: RoI pooling on the shared features -> two-layer MLP (Fast/Faster R-CNN)."""
+
+    ORDERED: ClassVar = (("bg_iou_thresh_lo", "bg_iou_thresh_hi"), ("bg_iou_thresh_hi", "fg_iou_thresh"))
 
     roi_op: Literal["roi_pool", "roi_align", "roi_align_matmul"] = "roi_align_matmul"
     output_size: int = bounded(7, ge=1)
@@ -150,6 +154,8 @@ class GlobalPoolConfig:
 @dataclass
 class CropHeadConfig:
     """``model.region_head: crop``: every region cropped, warped and run through its own backbone."""
+
+    ORDERED: ClassVar = (("bg_iou_thresh_lo", "bg_iou_thresh_hi"), ("bg_iou_thresh_hi", "fg_iou_thresh"))
 
     size: int = bounded(227, ge=1)  # side of the warped crops (R-CNN: 227 for ~500 px images)
     context_pad: float = bounded(16.0, ge=0)  # context pixels per side at the warped scale (R-CNN: 16 of 227)
@@ -342,7 +348,15 @@ def _build(cls: type, tree: dict, prefix: str, origins: dict):
             raise InputError(origins.get(dotted) or _nearest_origin(dotted, origins), f"unknown key {dotted}{hint}")
         kwargs[key] = _convert(value, hints[key], dotted, origins)
         _check_bounds(fields[key], kwargs[key], dotted, origins.get(dotted) or _nearest_origin(dotted, origins))
-    return cls(**kwargs)
+    built = cls(**kwargs)
+    for low, high in getattr(cls, "ORDERED", ()):  # pairs of fields: low <= high (e.g. IoU thresholds)
+        a, b = getattr(built, low), getattr(built, high)
+        if a > b:  # name the --set that broke the order if there is one, else the file
+            sources = [origins[f"{prefix}{k}"] for k in (low, high) if f"{prefix}{k}" in origins]
+            source = next((s for s in sources if str(s).startswith("--set")), None) or next(
+                iter(sources), None) or _nearest_origin(f"{prefix}{low}", origins)
+            raise InputError(source, f"{prefix}{low} ({a:g}) must not exceed {prefix}{high} ({b:g})")
+    return built
 
 
 def _check_bounds(f: dataclasses.Field, value: Any, dotted: str, source: str | None) -> None:

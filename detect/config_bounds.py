@@ -6,6 +6,8 @@ is the one place that says both a key's default and what values make sense;
 gives, and :func:`detect.config.check_setting` checks a command-line option that
 stands for a key (``detect --score-thresh``). For a list field the bound applies
 to every number in it; ``None`` (an optional field switched off) is never checked.
+A dataclass may also name pairs of its fields that must be ordered,
+``ORDERED: ClassVar = (("bg_iou_thresh", "fg_iou_thresh"),)``: low <= high.
 """
 
 from __future__ import annotations

@@ -192,3 +192,38 @@ def test_an_empty_config_file_is_refused_not_trained_on_defaults(tmp_path, text)
     with pytest.raises(InputError, match="the config file is empty, so it chooses no detector") as info:
         load_config(path)
     assert str(info.value).startswith(str(path))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.rpn.bg_iou_thresh=0.8", "--set model.rpn.bg_iou_thresh: model.rpn.bg_iou_thresh (0.8) must not exceed "
+                                    "model.rpn.fg_iou_thresh (0.7)"),
+    ("model.roi_head.bg_iou_thresh_lo=0.6", "model.roi_head.bg_iou_thresh_lo (0.6) must not exceed "
+                                            "model.roi_head.bg_iou_thresh_hi (0.5)"),
+    ("model.crop.fg_iou_thresh=0.3", "--set model.crop.fg_iou_thresh: model.crop.bg_iou_thresh_hi (0.5) must not "
+                                     "exceed model.crop.fg_iou_thresh (0.3)"),
+])
+def test_ordered_pairs_of_thresholds(override, message):
+    with pytest.raises(InputError) as info:
+        load_config(None, [override])
+    assert message in str(info.value)
+    load_config(None, ["model.rpn.bg_iou_thresh=0.7"])  # equal is fine
+
+
+def test_every_ordered_pair_names_real_fields_and_holds_for_the_defaults():
+    import dataclasses
+    import typing
+
+    def classes(cls):
+        yield cls
+        for tp in typing.get_type_hints(cls).values():
+            if dataclasses.is_dataclass(tp):
+                yield from classes(tp)
+
+    checked = 0
+    for cls in classes(Config):
+        names = {f.name for f in dataclasses.fields(cls)}
+        for low, high in getattr(cls, "ORDERED", ()):
+            assert {low, high} <= names, (cls.__name__, low, high)
+            assert getattr(cls(), low) <= getattr(cls(), high)
+            checked += 1
+    assert checked >= 5
