@@ -239,13 +239,12 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
     ]
 
 
-def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int):
-    """Returns ``(stats, ap, curves, pooled)``.
+def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int):
+    """pycocotools' ``eval["precision"]`` (T, R, K, A, M) and ``eval["recall"]`` (T, K, A, M), -1 where undefined.
 
-    ``stats``: the 12 COCOeval numbers; ``ap`` (C,) mean precision over IoU
-    and recall thresholds at area=all, maxDets=100 (NaN without objects);
-    ``curves`` {class index: (precision (101,), recall thresholds)} at IoU .5;
-    ``pooled`` (precision, recall) at IoU .5, area all, over all classes.
+    Also returns what ``coco_evaluate`` needs for its curves: ``(precision,
+    recall, scores, tp, fp, npig)`` with ``scores`` / ``tp`` / ``fp`` (D,) of
+    the kept detections and ``npig`` (K, A) the objects counted per class and area range.
     """
     idx, rank, tp, fp = match_coco(gt, dets, num_images)
     labels = dets.label[idx]
@@ -261,6 +260,18 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int)
     for k in range(num_classes):
         s = slice(bounds[k], bounds[k + 1])
         _accumulate_class(scores[s], rank[s], tp[s], fp[s], npig[k], precision, recall, k)
+    return precision, recall, scores, tp, fp, npig
+
+
+def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int):
+    """Returns ``(stats, ap, curves, pooled)``.
+
+    ``stats``: the 12 COCOeval numbers; ``ap`` (C,) mean precision over IoU
+    and recall thresholds at area=all, maxDets=100 (NaN without objects);
+    ``curves`` {class index: (precision (101,), recall thresholds)} at IoU .5;
+    ``pooled`` (precision, recall) at IoU .5, area all, over all classes.
+    """
+    precision, recall, scores, tp, fp, npig = coco_precision_recall(gt, dets, num_images, num_classes)
     stats = summarize(precision, recall)
     ap = np.full(num_classes, np.nan)
     curves = {}

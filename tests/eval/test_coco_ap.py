@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from eval.result_files import read_coco_ground_truth, read_coco_results
+from eval.coco_ap import coco_precision_recall
+from eval.coco_io import read_coco_results_flat
 from eval.mean_ap import evaluate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "coco_val2014_sample"
@@ -32,6 +34,26 @@ def pycocotools_eval(gt_path, res_path):
         p = ev.eval["precision"][:, :, k, 0, -1]
         per_class[gt.cats[cat]["name"]] = float(np.mean(p[p > -1])) if (p > -1).any() else None
     return np.array(ev.stats), per_class, ev.eval["precision"]
+
+
+def pycocotools_arrays(gt_path, res_path):
+    """COCOeval's full ``eval["precision"]`` (T, R, K, A, M) and ``eval["recall"]`` (T, K, A, M)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        ev = COCOeval(gt, gt.loadRes(str(res_path)), iouType="bbox")
+        ev.evaluate()
+        ev.accumulate()
+    return ev.eval["precision"], ev.eval["recall"]
+
+
+def our_arrays(gt_path, res_path):
+    """Our (precision, recall) through the file readers, as ``detladder eval --protocol coco`` runs."""
+    truth = read_coco_ground_truth(gt_path)
+    dets = read_coco_results_flat(res_path, truth.image_ids, truth.category_ids)
+    return coco_precision_recall(truth.flat, dets, len(truth.gts), len(truth.class_names))[:2]
 
 
 def ours(gt_path, res_path):
@@ -70,6 +92,23 @@ def test_random_corpora_equal_pycocotools(coco_files, seed):
     name = read_coco_ground_truth(gt_path).class_names[k]
     if name in result.curves:
         np.testing.assert_allclose(result.curves[name].precision, precision[0, :, k, 0, -1], atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["sample", "random", "crowds", "capped"])
+def test_full_precision_and_recall_arrays_equal_pycocotools_bit_for_bit(coco_files, case):
+    """Not just the 12 numbers: every (IoU, recall threshold, class, area, maxDets) cell, -1s included."""
+    gt_path, res_path = {
+        "sample": lambda: (SAMPLE / "instances.json", SAMPLE / "results.json"),
+        "random": lambda: coco_files(7),
+        "crowds": lambda: coco_files(8, num_images=20, crowd_rate=0.5),
+        "capped": lambda: coco_files(9, max_per_pair=120),  # more than 100 detections in a pair
+    }[case]()
+    ref_p, ref_r = pycocotools_arrays(gt_path, res_path)
+    p, r = our_arrays(gt_path, res_path)
+    assert p.shape == ref_p.shape and r.shape == ref_r.shape
+    np.testing.assert_array_equal(p, ref_p)
+    np.testing.assert_array_equal(r, ref_r)
+    assert (p == -1).any() or case != "sample"  # the sample has a category without objects: -1 cells compared too
 
 
 def test_crowd_heavy_corpus_equals_pycocotools(coco_files):
