@@ -1,20 +1,26 @@
-"""How fast is ``detladder eval``? Side by side with pycocotools (and torchmetrics, if installed), one run.
+"""How fast is ``detladder eval --protocol coco``? Side by side with the exact COCO evaluators, in one run.
 
-Generates a corpus of 5,000 images, 20 classes and about 100 detections per
-image (about 500k detections) in COCO format — and the same corpus in VOC
-layout (XML + devkit result files) — in a temporary directory, then times:
+Generates a corpus of 5,000 images, 20 classes and 100 detections per image
+(500,000 detections, a 42 MB results JSON) in COCO format, and the same corpus
+in VOC layout (XML + devkit result files), in a temporary directory. Then it
+times, as processes end to end (interpreter start to the stats written), one
+tool after the other in turn, ``--repeat`` rounds, and reports the median wall
+time and the median CPU time (user + system of the child, all its threads):
 
-* ``detladder eval --protocol coco`` end to end in a fresh interpreter
-  (Python start-up, JSON parsing, checks, evaluation, writing the JSON);
-* pycocotools' COCOeval evaluate + accumulate + summarize, in-process (the
-  COCO/loadRes loading is timed separately and not counted);
-* torchmetrics' MeanAveragePrecision (update + compute), if importable;
-* ``detladder eval --protocol voc07 / voc12`` on the COCO files and on the
-  VOC-layout files.
+* ``detladder eval --protocol coco --json OUT``;
+* ultrafast-pycocotools 0.1.14 and hotcoco 1.3.0 (Rust), each in its own
+  virtual environment that this script creates on first use
+  (``benchmarks/.venv-ultrafast``, ``benchmarks/.venv-hotcoco``, from PyPI);
+* optionally (``--pycocotools``) pycocotools itself, from our venv (45-50 s a run).
 
-and checks that our 12 stats equal pycocotools' (max |difference|).
+Exactness: our 12 stats and pycocotools' full ``eval["precision"]`` (T, R, K,
+A, M) and ``eval["recall"]`` (T, K, A, M) arrays are compared with each
+peer's (and with pycocotools' once, unless ``--skip-oracle``): the number of
+differing cells is printed, 0 expected. Beside it: ``detladder eval
+--protocol voc07 / voc12`` on the same COCO files and on the VOC-layout files,
+and (``--torchmetrics``) torchmetrics' MeanAveragePrecision.
 
-Usage: python benchmarks/eval_speed.py [--images 5000] [--repeat 3] [--skip-torchmetrics] [--keep DIR]
+Usage: python benchmarks/eval_speed.py [--images 5000] [--repeat 3] [--pycocotools] [--skip-oracle] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -38,6 +44,30 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 20
+PEERS = {  # name: (venv folder, pip requirement, module that has COCO and COCOeval)
+    "ultrafast-pycocotools 0.1.14": (".venv-ultrafast", "ultrafast-pycocotools==0.1.14", "ultrafast_pycocotools"),
+    "hotcoco 1.3.0": (".venv-hotcoco", "hotcoco==1.3.0", "hotcoco"),
+}
+# What a peer runs, timed as a whole process: load both files, evaluate, accumulate, summarize, write the stats.
+# With a fourth argument it also saves eval["precision"] and eval["recall"] (an untimed checking run).
+PEER_SCRIPT = """
+import contextlib, io, json, sys
+if sys.argv[1] == "pycocotools":
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+else:
+    mod = __import__(sys.argv[1])
+    COCO, COCOeval = mod.COCO, mod.COCOeval
+gt_path, dt_path, out = sys.argv[2:5]
+with contextlib.redirect_stdout(io.StringIO()):
+    gt = COCO(gt_path)
+    ev = COCOeval(gt, gt.loadRes(dt_path), "bbox")
+    ev.evaluate(); ev.accumulate(); ev.summarize()
+json.dump([float(s) for s in ev.stats], open(out, "w"))
+if len(sys.argv) > 5:
+    import numpy as np
+    np.savez(sys.argv[5], precision=np.asarray(ev.eval["precision"]), recall=np.asarray(ev.eval["recall"]))
+"""
 
 
 def make_corpus(out: Path, num_images: int, dets_per_image: int = 100, seed: int = 0) -> dict:
@@ -108,38 +138,6 @@ def _write_voc(root: Path, resdir: Path, objects: dict, lines: list, W: int, H: 
         (resdir / f"comp4_det_test_class{c:02d}.txt").write_text("".join(rows))
 
 
-def time_cli(args: list[str], repeat: int) -> tuple[float, list[float], float]:
-    """Median wall time of ``detladder ARGS`` in a fresh interpreter (start-up included), runs, median CPU time."""
-    times, cpu = [], []
-    for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        out = subprocess.run([str(Path(sys.executable).parent / "detladder"), *args], capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        if out.returncode != 0:
-            raise SystemExit(f"detladder {' '.join(args)} failed: {out.stderr}")
-    return statistics.median(times), times, statistics.median(cpu)
-
-
-def time_pycocotools(gt: Path, dets: Path) -> tuple[float, float, np.ndarray]:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        t0 = time.perf_counter()
-        coco_gt = COCO(str(gt))
-        coco_dt = coco_gt.loadRes(str(dets))
-        t1, c1 = time.perf_counter(), time.process_time()
-        ev = COCOeval(coco_gt, coco_dt, iouType="bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-        t2, c2 = time.perf_counter(), time.process_time()
-    return t1 - t0, t2 - t1, c2 - c1, np.array(ev.stats)
-
-
 def time_torchmetrics(gt: Path, dets: Path) -> float | None:
     try:
         import torch
@@ -182,11 +180,83 @@ def torchmetrics_in_child(p: dict, timeout: float) -> str:
     return out.stdout.strip() or f"failed: {out.stderr.strip().splitlines()[-1:]}"
 
 
+def peer_python(name: str) -> Path:
+    """The interpreter of a peer's own venv, created (and the peer installed from PyPI) on first use."""
+    folder, requirement, _ = PEERS[name]
+    venv = REPO / "benchmarks" / folder
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} ({requirement})", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", requirement], check=True)
+    return python
+
+
+def run_timed(argv: list[str], env: dict | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds (the child's user + system time, all threads) of one process; exits on failure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:3])} ... failed:\n{out.stderr[-2000:]}")
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def detladder_argv(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "detladder"), "eval", *args]
+
+
+def our_arrays(gt: Path, dets: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Our full precision / recall arrays through the same readers ``detladder eval`` uses (in-process)."""
+    from eval.coco_ap import coco_precision_recall
+    from eval.coco_io import read_coco_ground_truth, read_coco_results_flat
+
+    truth = read_coco_ground_truth(gt)
+    flat = read_coco_results_flat(dets, truth.image_ids, truth.category_ids)
+    return coco_precision_recall(truth.flat, flat, len(truth.gts), len(truth.class_names))[:2]
+
+
+def compare_arrays(name: str, ours: tuple, stats: list, path: Path, our_stats: list) -> str:
+    """'stats max |diff| x, precision: n of N cells differ, recall: ...' against a peer's saved arrays."""
+    ref = np.load(path)
+    parts = [f"stats max |diff| {np.abs(np.array(stats) - np.array(our_stats)).max():.3g}"]
+    for key, mine in zip(("precision", "recall"), ours):
+        theirs = ref[key]
+        if theirs.shape != mine.shape:
+            parts.append(f"{key}: shape {theirs.shape} vs ours {mine.shape}")
+        else:
+            parts.append(f"{key}: {int((theirs != mine).sum())} of {mine.size} cells differ")
+    return f"  {name:30s} " + ", ".join(parts)
+
+
+def race(tools: dict[str, list[str]], repeat: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Run every tool once per round, in turn (alternating, so that load drifts hit all alike)."""
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in tools}
+    for _ in range(repeat):
+        for name, argv in tools.items():
+            wall, cpu = run_timed(argv)
+            times[name][0].append(wall)
+            times[name][1].append(cpu)
+    return times
+
+
+def report(times: dict, first: str) -> None:
+    base = statistics.median(times[first][0])
+    for name, (walls, cpus) in times.items():
+        wall = statistics.median(walls)
+        print(f"  {name:46s} {wall:6.2f} s wall  {statistics.median(cpus):6.2f} s CPU   {wall / base:5.2f}x ours   "
+              f"runs {[round(t, 2) for t in walls]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--skip-torchmetrics", action="store_true")
+    ap.add_argument("--pycocotools", action="store_true", help="time pycocotools too (45-50 s a run)")
+    ap.add_argument("--skip-oracle", action="store_true", help="do not run pycocotools once for its arrays")
+    ap.add_argument("--torchmetrics", action="store_true", help="time torchmetrics' MeanAveragePrecision once")
     ap.add_argument("--keep", type=Path, help="write the corpus here and keep it")
     ap.add_argument("--torchmetrics-timeout", type=float, default=600, help="give up on torchmetrics after this")
     ap.add_argument("--torchmetrics-only", nargs=2, type=Path, help=argparse.SUPPRESS)  # GT DETS, in a child
@@ -198,34 +268,79 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="detladder-bench-")) if args.keep is None else args.keep
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        t0 = time.perf_counter()
-        p = make_corpus(tmp, args.images)
-        n_dets = len(orjson.loads(p["dets"].read_bytes()))
-        print(f"corpus: {args.images} images, {NUM_CLASSES} classes, {n_dets} detections, "
-              f"results.json {p['dets'].stat().st_size / 1e6:.0f} MB (made in {time.perf_counter() - t0:.0f} s)")
-        out_json = tmp / "ours.json"
-        ours, runs, ours_cpu = time_cli(["eval", "--gt", str(p["gt"]), "--dets", str(p["dets"]), "--protocol", "coco",
-                                         "--json", str(out_json)], args.repeat)
-        print(f"detladder eval --protocol coco (end to end):  {ours:6.2f} s   (CPU {ours_cpu:.2f} s)   "
-              f"runs {[round(t, 2) for t in runs]}")
-        load, ref, ref_cpu, ref_stats = time_pycocotools(p["gt"], p["dets"])
-        print(f"pycocotools evaluate+accumulate+summarize:    {ref:6.2f} s   (CPU {ref_cpu:.2f} s)   "
-              f"(+ {load:.2f} s loading, not counted)")
-        diff = np.abs(np.array(json.loads(out_json.read_text())["stats"]) - ref_stats).max()
-        print(f"speed-up: {ref / ours:.1f}x wall, {ref_cpu / ours_cpu:.1f}x CPU   max |stats difference|: {diff:.3g}")
-        if not args.skip_torchmetrics:
-            print("torchmetrics MeanAveragePrecision:            " + torchmetrics_in_child(p, args.torchmetrics_timeout))
-        for proto in ("voc07", "voc12"):
-            t, _, c = time_cli(["eval", "--gt", str(p["gt"]), "--dets", str(p["dets"]), "--protocol", proto],
-                               args.repeat)
-            tv, _, cv = time_cli(["eval", "--gt", str(p["voc"]), "--dets", str(p["vocres"]), "--split", "test",
-                                  "--protocol", proto], args.repeat)
-            print(f"detladder eval --protocol {proto}: COCO files {t:5.2f} s (CPU {c:.2f} s), "
-                  f"VOC root + devkit files {tv:5.2f} s (CPU {cv:.2f} s)")
-        print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        run_benchmark(args, tmp)
     finally:
         if args.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_benchmark(args, tmp: Path) -> None:
+    t0 = time.perf_counter()
+    p = make_corpus(tmp, args.images) if not (tmp / "results.json").exists() else corpus_paths(tmp)
+    n_dets = len(orjson.loads(p["dets"].read_bytes()))
+    print(f"corpus: {args.images} images, {NUM_CLASSES} classes, {n_dets} detections, "
+          f"results.json {p['dets'].stat().st_size / 1e6:.0f} MB (ready in {time.perf_counter() - t0:.0f} s)")
+    gt, dets = str(p["gt"]), str(p["dets"])
+    out = {name: tmp / f"stats-{k}.json" for k, name in enumerate(["detladder", *PEERS, "pycocotools 2"])}
+    tools = {"detladder eval --protocol coco": detladder_argv("--gt", gt, "--dets", dets, "--protocol", "coco",
+                                                              "--json", str(out["detladder"]))}
+    peers = {name: [str(peer_python(name)), "-c", PEER_SCRIPT, PEERS[name][2], gt, dets, str(out[name])]
+             for name in PEERS}
+    tools.update(peers)
+    if args.pycocotools:
+        tools["pycocotools 2"] = [sys.executable, "-c", PEER_SCRIPT, "pycocotools", gt, dets,
+                                  str(out["pycocotools 2"])]
+    cold = cold_cache_run(tools["detladder eval --protocol coco"])
+    print(f"COCO protocol, end to end as processes, median of {args.repeat}, alternating "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores before):")
+    report(race(tools, args.repeat), "detladder eval --protocol coco")
+    if cold:
+        print(f"  (detladder's first run with an empty numba cache: {cold[0]:.2f} s wall, {cold[1]:.2f} s CPU; "
+              "not counted)")
+    check_exactness(args, p, peers, out)
+    voc = {}
+    for proto in ("voc07", "voc12"):
+        voc[f"detladder eval --protocol {proto}, COCO files"] = detladder_argv(
+            "--gt", gt, "--dets", dets, "--protocol", proto, "--json", str(tmp / f"{proto}-coco.json"))
+        voc[f"detladder eval --protocol {proto}, VOC files"] = detladder_argv(
+            "--gt", str(p["voc"]), "--dets", str(p["vocres"]), "--split", "test", "--protocol", proto,
+            "--json", str(tmp / f"{proto}-voc.json"))
+    print("VOC protocols on the same corpus (VOC files: the VOC root's XML and devkit result files):")
+    report(race(voc, args.repeat), next(iter(voc)))
+    if args.torchmetrics:
+        print("torchmetrics MeanAveragePrecision (update + compute, in-process): "
+              + torchmetrics_in_child(p, args.torchmetrics_timeout))
+    print(f"machine load average after measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def corpus_paths(tmp: Path) -> dict:
+    return {"gt": tmp / "gt.json", "dets": tmp / "results.json", "voc": tmp / "voc", "vocres": tmp / "vocres"}
+
+
+def cold_cache_run(argv: list[str]):
+    """One run of ours with numba's on-disk cache of the eval kernels emptied (compiles them), or None without one."""
+    cache = REPO / "eval" / "__pycache__"
+    stale = list(cache.glob("*.nbi")) + list(cache.glob("*.nbc"))
+    if not stale:
+        return None
+    for f in stale:
+        f.unlink()
+    return run_timed(argv)
+
+
+def check_exactness(args, p: dict, peers: dict, out: dict) -> None:
+    """Full precision / recall arrays of every peer (and pycocotools once) against ours."""
+    our_stats = json.loads(out["detladder"].read_text())["stats"]
+    ours = our_arrays(p["gt"], p["dets"])
+    print("exactness against ours (identical expected):")
+    checks = dict(peers)
+    if not args.skip_oracle:
+        checks["pycocotools 2"] = [sys.executable, "-c", PEER_SCRIPT, "pycocotools", str(p["gt"]), str(p["dets"]),
+                                   str(out["pycocotools 2"])]
+    for name, argv in checks.items():
+        arrays = out[name].with_suffix(".npz")
+        subprocess.run(argv + [str(arrays)], check=True)
+        print(compare_arrays(name, ours, json.loads(out[name].read_text()), arrays, our_stats))
 
 
 if __name__ == "__main__":
