@@ -111,3 +111,15 @@ def test_config_rows_carry_errors_and_breakdowns_beside_results(tmp_path, synth_
         assert set(row["errors"]["main"]) == {"Cls", "Loc", "Both", "Dupe", "Bkg", "Miss"}
         assert set(row["breakdowns"]["by_size"]) == {"small", "medium", "large"}
         assert set(row["breakdowns"]["by_count"]) == {"1", "2-3", "4+"}
+
+
+def test_coco_results_with_numeric_image_ids_match_zero_padded_voc_ids(tmp_path, synth_root):
+    truth = _truth(synth_root)
+    rows = json.loads(_coco_results(tmp_path / "r.json", truth).read_text())
+    assert rows[0]["image_id"].startswith("0")  # the synthetic ids are zero-padded numbers
+    for r in rows:
+        r["image_id"] = int(r["image_id"])  # as many COCO writers store them
+    (tmp_path / "r.json").write_text(json.dumps(rows))
+    metrics = compare(synth_root, [], tmp_path / "out", results=[("ints", tmp_path / "r.json")], log=None,
+                      device="cpu")
+    assert metrics["variants"][0]["status"] == "ok" and metrics["variants"][0]["mAP"] == pytest.approx(1.0)
