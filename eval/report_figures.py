@@ -149,12 +149,13 @@ def flops_accuracy_figure(metrics: dict) -> bytes | None:
     for i, name, gflops, m in points:
         ax.scatter([gflops], [m], s=60, color=variant_color(i), zorder=3)
         ax.annotate(_plain(name), (gflops, m), textcoords="offset points", xytext=(6, 5), fontsize=9)
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
     values = [p[2] for p in points]
     ax.set_xlim(min(values) / 2.0, max(values) * 3.0)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1, 1, 10 rather than 10^-1
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1, ...: labels within a decade
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1 rather than 10^-1
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("GFLOPs per image (multiply-adds of the network)")
