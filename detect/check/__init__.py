@@ -78,7 +78,7 @@ def _verdicts(config):
     from detect.check.gradcheck import check_gradients
     from detect.check.initial_loss import check_initial_loss
     from detect.check.lr_sweep import check_lr_sweep
-    from detect.check.overfit import boxes_per_image, check_overfit
+    from detect.check.overfit import boxes_per_image, check_overfit, covered
     from detect.check.samples import load_samples
 
     chk = config.check
@@ -89,8 +89,11 @@ def _verdicts(config):
                              seed=config.seed)
     model = _fresh_model(config, n)
     cap = boxes_per_image(model)
-    few = samples.subset(chk.overfit_images) if cap is None else load_samples(config, chk.overfit_images, bs, cap)
-    yield check_overfit(model, config, few, cap)
+    if cap is None:
+        few, skipped = covered(model, samples, chk.overfit_images)
+    else:
+        few, skipped = load_samples(config, chk.overfit_images, bs, cap), 0
+    yield check_overfit(model, config, few, cap, skipped)
     if chk.gradcheck:
         yield check_gradients()
     yield check_lr_sweep(_fresh_model(config, n), config, samples)

@@ -46,10 +46,14 @@ class Samples:
 
     def subset(self, n: int) -> "Samples":
         """The first ``n`` images (and a VOCDataset of just them)."""
+        return self.subset_of(list(range(min(n, len(self.images)))))
+
+    def subset_of(self, idx: list[int]) -> "Samples":
+        """The images ``idx`` (and a VOCDataset of just them)."""
         voc = copy.copy(self.voc)
-        voc.annotations = self.voc.annotations[:n]
-        props = self.proposals[:n] if self.proposals is not None else None
-        return Samples(voc, self.images[:n], self.targets[:n], props, self.batch_size)
+        voc.annotations = [self.voc.annotations[i] for i in idx]
+        images, targets, props = self.pick(idx)
+        return Samples(voc, images, targets, props, self.batch_size)
 
 
 def load_samples(config, count: int, batch_size: int, max_objects: int | None = None) -> Samples:

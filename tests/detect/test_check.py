@@ -135,6 +135,19 @@ def test_a_learning_rate_of_ten_fails_the_overfit_check_and_the_sweep(synth_root
     assert "explodes" in sweep.hint
 
 
+def test_overfit_images_are_ones_the_proposals_can_represent(synth_root):
+    from detect.check.overfit import covered
+
+    cfg = tiny("sliding_window", synth_root)
+    samples = load_samples(cfg, 4, 4)
+    samples.targets[1] = {"boxes": torch.tensor([[3.0, 3.0, 5.0, 5.0]]), "labels": torch.tensor([1])}  # 2 px: no window
+    few, skipped = covered(_fresh(cfg, samples.num_classes), samples, 3)
+    assert skipped == 1 and few.voc.image_ids == [samples.voc.image_ids[i] for i in (0, 2, 3)]
+    assert few.targets[1] is samples.targets[2]
+    rpn = tiny("faster_rcnn", synth_root)  # a learned source: the first images, whatever they hold
+    assert covered(_fresh(rpn, samples.num_classes), samples, 3)[1] == 0
+
+
 def test_budgets_that_make_no_sense_are_refused():
     with pytest.raises(InputError, match="check.batches must be at least 1"):
         load_config(None, ["check.batches=0"])
