@@ -60,7 +60,9 @@ class BackboneConfig:
     name: str = "tiny"
     weights: str | None = None  # null, a local state-dict path, or "imagenet"
     width: int = bounded(32, ge=1)  # base channel width (tiny only)
-    trainable_layers: int = bounded(5, ge=0, le=5)  # torchvision backbones: how many stages are fine-tuned
+    # torchvision backbones: how many stages, counted from the top, are fine-tuned (MobileNetV3 has 6, the
+    # others 5 or fewer; a larger count trains every stage)
+    trainable_layers: int = bounded(5, ge=0, le=6)
     norm: Literal["batch", "frozen_batch", "group", "none"] = "batch"
     bn_eps: float | None = bounded(None, ge=0)  # norm-layer epsilon override (torchvision's COCO R50-FPN weights use 0.0)
 

@@ -30,7 +30,7 @@ def test_train_detect_eval_end_to_end(cli, synth_root, tmp_path):
     assert "zz_corrupt.jpg" in det.stderr and "Traceback" not in det.stderr
     records = json.loads((tmp_path / "det" / "detections.json").read_text())["images"]
     assert len(records) == len(list((synth_root / "JPEGImages").glob("*.jpg")))
-    assert (tmp_path / "det" / "images" / "000000.jpg").is_file()
+    assert (tmp_path / "det" / "annotated" / "images" / "000000.jpg").is_file()
 
     out = tmp_path / "m.json"
     ev = cli("eval", "--config", "configs/ladder/faster_rcnn.yaml", "--weights", run / "model.pt", "--data", synth_root,

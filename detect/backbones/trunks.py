@@ -148,7 +148,7 @@ def _resnet(arch):
     def build(fpn, norm_layer, bn_eps, trainable):
         cls = getattr(models, arch)(norm_layer=norm_layer or nn.BatchNorm2d)
         if fpn:  # torchvision's extractor: freezes, FPN on layer1-4, LastLevelMaxPool
-            net = _resnet_fpn_extractor(cls, trainable)
+            net = _resnet_fpn_extractor(cls, min(trainable, 5))
             net.featmap_names = ["0", "1", "2", "3"]
             net.num_feature_maps = 5
             return net, cls
