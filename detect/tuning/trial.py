@@ -67,9 +67,15 @@ def validation_map(run: Path, config, device: str) -> float:
     return evaluate_detections(voc, dets, cfg.test.protocol).mAP
 
 
-def run_trial(config, run: Path, *, stop_factor: float, deadline: float | None, device: str = "cpu") -> dict | None:
-    """Train and score one trial's ``config`` in ``run``; None when the budget ran out first (resumable)."""
+def run_trial(config, run: Path, *, stop_factor: float, deadline: float | None, device: str = "auto") -> dict | None:
+    """Train and score one trial's ``config`` in ``run``; None when the budget ran out first (resumable).
+
+    ``device`` "auto": this rank's GPU when there is one (``LOCAL_RANK``), else the CPU.
+    """
+    from detect.engine.distributed import resolve_device
     from detect.train import train
+
+    device = resolve_device(device)
 
     iterations = config.train.iterations
     chunk = config.train.checkpoint_every
@@ -83,7 +89,7 @@ def run_trial(config, run: Path, *, stop_factor: float, deadline: float | None, 
             if deadline is not None and time.monotonic() > deadline:
                 return None
             try:
-                train(config, run, resume=done > 0, device=device, stop_at=min(done + chunk, iterations))
+                train(config, run, resume=done > 0, device=str(device), stop_at=min(done + chunk, iterations))
             except RuntimeError as exc:
                 if "diverged" not in str(exc):
                     raise
