@@ -75,7 +75,7 @@ SCHEMA: dict = {
                               "cpu?": "?nonneg", "wall_per_cpu?": "?nonneg"},
         "params": "?count",
         "train_seconds": "?nonneg",
-        "flops?": "?int",  # multiply-adds per image of the network (absent in files from before it was measured)
+        "flops?": "?count",  # multiply-adds per image of the network (absent in files from before it was measured)
         "curves": {"pooled": ("?", _CURVE), "per_class": ("map", ("?", _CURVE))},
         "examples": ("map", ["list", _DETECTION]),
         "errors?": ("?", {"ap50": "?frac", "main": ("map", "?num"), "special": ("map", "?num"),
