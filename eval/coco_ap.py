@@ -36,20 +36,35 @@ AREA_RANGES = ((0**2, 1e5**2), (0**2, 32**2), (32**2, 96**2), (96**2, 1e5**2))  
 AREA_LABELS = ("all", "small", "medium", "large")
 
 
-def _sort_and_cut(dets: FlatDets, num_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detections by (class, image, -score, order), cut to 100 per pair: (idx, key, rank)."""
-    key = dets.label * max(num_images, 1) + dets.image
-    # three stable sorts, least significant key first (cheaper than lexsort on 500k rows)
+def _sort_and_cut(dets: FlatDets, num_images: int):
+    """Detections by (class, image, -score, order), cut to 100 per pair: ``(idx, key, rank, by_class)``.
+
+    ``by_class`` orders the kept rows by (class, -score, image, order): the
+    order pycocotools' accumulate reads them in. One float sort; the integer
+    keys are sorted by counting (stable), least significant first.
+    """
+    from eval.coco_kernels import stable_argsort_int
+
+    n_img = max(num_images, 1)
+    n_cls = int(dets.label.max()) + 1 if len(dets.label) else 1
+    key = dets.label * n_img + dets.image
     idx = np.arange(len(key)) if (np.diff(dets.order) > 0).all() else np.argsort(dets.order, kind="stable")
-    idx = idx[np.argsort(-dets.scores[idx], kind="stable")]
-    idx = idx[np.argsort(key[idx], kind="stable")]
+    idx = idx[stable_argsort_int(dets.image[idx], n_img)]
+    by_score = idx[np.argsort(-dets.scores[idx], kind="stable")]  # (-score, image, order)
+    idx = by_score[stable_argsort_int(key[by_score], n_cls * n_img)]
     key = key[idx]
     new_pair = np.ones(len(key), bool)
     new_pair[1:] = key[1:] != key[:-1]
     first = np.maximum.accumulate(np.where(new_pair, np.arange(len(key)), 0))
     rank = np.arange(len(key)) - first
     keep = rank < MAX_DETS[-1]
-    return idx[keep], key[keep], rank[keep]
+    idx, key, rank = idx[keep], key[keep], rank[keep]
+    row = np.full(len(dets.label), -1, np.int64)  # each detection's row among the kept ones
+    row[idx] = np.arange(len(idx))
+    kept_by_score = row[by_score]
+    kept_by_score = kept_by_score[kept_by_score >= 0]
+    by_class = kept_by_score[stable_argsort_int(dets.label[idx[kept_by_score]], n_cls)]
+    return idx, key, rank, by_class
 
 
 _T, _A = len(IOU_THRESHOLDS), len(AREA_RANGES)
@@ -58,14 +73,15 @@ _T, _A = len(IOU_THRESHOLDS), len(AREA_RANGES)
 def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
     """Match every kept detection at every area range and IoU threshold.
 
-    Returns ``(idx, rank, tp, fp)``: ``idx`` (D,) indices into ``dets`` sorted
-    by (class, image, -score), at most 100 per pair; ``rank`` (D,) the
+    Returns ``(idx, rank, tp, fp, by_class)``: ``idx`` (D,) indices into ``dets``
+    sorted by (class, image, -score), at most 100 per pair; ``rank`` (D,) the
     position in its pair; ``tp`` / ``fp`` (D,) uint64 packed flags (bit
-    a * T + t; neither set when the detection is ignored there).
+    a * T + t; neither set when the detection is ignored there); ``by_class``
+    (D,) the rows in accumulation order (class, -score, image, order).
     """
     from eval.coco_kernels import match_pairs
 
-    idx, key, rank = _sort_and_cut(dets, num_images)
+    idx, key, rank, by_class = _sort_and_cut(dets, num_images)
     new_pair = np.ones(len(key), bool)
     new_pair[1:] = key[1:] != key[:-1]
     first = np.flatnonzero(new_pair)
@@ -79,7 +95,7 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
                 dets.box_area[idx], gt_start.astype(np.int64), gt_count.astype(np.int64),
                 np.ascontiguousarray(gt.boxes), gt.box_area, gt.iscrowd, np.ascontiguousarray(gt_ignore),
                 lo, hi, np.minimum(IOU_THRESHOLDS, 1 - 1e-10), tp, fp)
-    return idx, rank, tp, fp
+    return idx, rank, tp, fp, by_class
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
@@ -112,7 +128,7 @@ def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_class
     """
     from eval.coco_kernels import accumulate
 
-    idx, rank, tp, fp = match_coco(gt, dets, num_images)
+    idx, rank, tp, fp, order = match_coco(gt, dets, num_images)
     labels = dets.label[idx]
     scores = dets.scores[idx]
     T, R, A, M = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(AREA_RANGES), len(MAX_DETS)
@@ -122,9 +138,6 @@ def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_class
     hi = np.array([a[1] for a in AREA_RANGES])
     not_ignored = ~(gt.iscrowd[:, None] | (gt.area[:, None] < lo) | (gt.area[:, None] > hi))  # (N, A)
     npig = np.stack([np.bincount(gt.label[not_ignored[:, a]], minlength=num_classes) for a in range(A)], 1)
-    # pycocotools' order within a class: descending score, ties by image, then rank (two stable sorts)
-    order = np.argsort(-scores, kind="stable")
-    order = order[np.argsort(labels[order], kind="stable")]
     class_start = np.searchsorted(labels[order], np.arange(num_classes + 1)).astype(np.int64)
     accumulate(class_start, rank[order], tp[order], fp[order], npig.astype(np.int64),
                np.array(MAX_DETS, np.int64), RECALL_THRESHOLDS, precision, recall)

@@ -18,6 +18,21 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def stable_argsort_int(keys, num_keys):  # pragma: no cover - compiled
+    """``np.argsort(keys, kind="stable")`` for ints in ``[0, num_keys)``, by counting: O(n + num_keys)."""
+    start = np.zeros(num_keys + 1, np.int64)
+    for k in keys:
+        start[k + 1] += 1
+    for k in range(num_keys):
+        start[k + 1] += start[k]
+    out = np.empty(len(keys), np.int64)
+    for i in range(len(keys)):
+        out[start[keys[i]]] = i
+        start[keys[i]] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def match_pairs(det_start, det_boxes, det_area, gt_start, gt_count, gt_boxes, gt_area, gt_crowd, gt_ignore,
                 area_lo, area_hi, thr, tp_out, fp_out):  # pragma: no cover - compiled
     """Greedy matching of every (image, class) pair, pycocotools' ``evaluateImg`` order and tie rules.
