@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from detect.compare_context import held_equal, load_average, machine_info, write_examples
+from detect.compare_proposals import ProposalMemo, proposal_recall_row
 from eval.errors import InputError
 from eval.files import atomic_write_json, check_writable
 from eval.report_schema import SCHEMA_VERSION, validate_metrics
@@ -204,37 +205,6 @@ def _example_detections(dets: dict, class_names: Sequence[str]) -> list[dict]:
     return out
 
 
-class ProposalMemo:
-    """Test-time proposals computed once per (method, parameters, image) and shared by variants.
-
-    R-CNN and Fast R-CNN read the same Selective Search boxes: the second variant
-    reuses the boxes and reports the seconds measured when they were computed.
-    """
-
-    def __init__(self):
-        self._store: dict = {}
-
-    def get(self, config, index: int, image) -> tuple[list | None, list | None]:
-        from detect.proposal_route import image_proposals, spec_key
-
-        spec = spec_key(config)
-        if spec is None:
-            return None, None
-        if (spec, index) not in self._store:
-            cpu = time.process_time()
-            boxes, seconds = image_proposals(config, [image])
-            self._store[(spec, index)] = boxes[0], seconds[0], time.process_time() - cpu
-        boxes, seconds, _ = self._store[(spec, index)]
-        return [boxes], [seconds]
-
-    def cpu_seconds(self, config, index: int) -> float:
-        """Process CPU seconds spent computing this image's proposals (0 for rungs without precomputed ones)."""
-        from detect.proposal_route import spec_key
-
-        spec = spec_key(config)
-        return 0.0 if spec is None else self._store[(spec, index)][2]
-
-
 def measure_variant(model, config, dataset, example_ids: Sequence[str], protocol: str,
                     warmup: int, log: Log, memo: ProposalMemo | None = None) -> dict:
     """Evaluate and time ``model`` on every image of ``dataset``, one image at a time.
@@ -314,12 +284,14 @@ def run_variant(name: str, config_path: Path, config, out_dir: Path, data_root: 
 
     run_dir = out_dir / name
     digest = config_hash(config)
+    memo = memo or ProposalMemo()
     with torch_threads(threads):
         seconds = _ensure_trained(config, run_dir, digest, data_root, force_train, device, log, progress)
     model, model_config, _ = load_detector(run_dir / "model.pt", device=device)
     model.eval()
     with torch_threads(threads or 1):
         measured = measure_variant(model, model_config, dataset, example_ids, protocol, warmup, log, memo)
+        measured["proposal_recall"] = proposal_recall_row(model, model_config, dataset, memo, name)
     source, head = describe_rung(model_config)  # what ran (a hand-trained run may differ from the file)
     measured["training"] = _training_record(run_dir)
     return {"name": name, "config": str(config_path), "status": "ok", "error": None,

@@ -167,10 +167,10 @@ def analysis_sections(metrics: dict) -> tuple[list[Section], dict[str, bytes]]:
     Each analysis module offers ``section(metrics) -> Section | None`` and ``figures(metrics) -> {name: PNG}``;
     the tuple below is the order on the page.
     """
-    from eval import report_breakdowns, report_errors, report_training
+    from eval import report_breakdowns, report_errors, report_proposals, report_training
 
     sections, figures = [], {}
-    for analysis in (report_errors, report_breakdowns, report_training):
+    for analysis in (report_errors, report_breakdowns, report_proposals, report_training):
         section = analysis.section(metrics)
         if section is not None:
             sections.append(section)

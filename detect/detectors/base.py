@@ -104,6 +104,22 @@ class Detector(nn.Module):
         n = max(len(images), 1)
         return detections, StageTimes(proposals=clock["proposals"] / n, network=(total - clock["proposals"]) / n)
 
+    @torch.no_grad()
+    def propose(self, images: list[Tensor], proposals: list[Tensor] | None = None) -> list[Tensor]:
+        """The boxes the region head would see, per image (P_i, 4) in original pixels, ranked as the source ranks.
+
+        Runs transform -> backbone (when the source reads features) -> proposal source only; for the
+        report's proposal recall of an RPN, windows or precomputed boxes after the source's own top-n.
+        """
+        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        image_list, _ = self.transform(images, None)
+        features = feature_dict(self.backbone(image_list.tensors)) if self.backbone is not None else {}
+        if proposals is not None:
+            proposals = [resize_boxes(p.to(image_list.tensors.dtype), orig, new)
+                         for p, orig, new in zip(proposals, original_sizes, image_list.image_sizes)]
+        boxes, _ = self.rpn(image_list, features, None, proposals)
+        return [resize_boxes(b, new, orig) for b, new, orig in zip(boxes, image_list.image_sizes, original_sizes)]
+
     def _run(self, images, targets, proposals, clock: dict | None, score_thresh: float | None = None):
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         image_list, targets = self.transform(images, targets)
