@@ -73,6 +73,7 @@ class Report:
     machine: Table
     figures: dict[str, bytes]  # file name -> PNG bytes
     sections: list[Section] = field(default_factory=list)
+    ladder_notes: list[str] = field(default_factory=list)  # one generated sentence per variant
 
 
 @dataclass
@@ -181,6 +182,7 @@ def analysis_sections(metrics: dict) -> tuple[list[Section], dict[str, bytes]]:
 def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) -> Report:
     """Tables and figures of a validated metrics dict (example images resolved against base_dir)."""
     from eval.report_figures import render_figures
+    from eval.report_lessons import ladder_notes
 
     ds = metrics["dataset"]
     ok = sum(v["status"] == "ok" for v in metrics["variants"])
@@ -212,6 +214,7 @@ def build_report(metrics: dict, base_dir: str | os.PathLike, metrics_path=None) 
         machine=_key_value_table(dict(metrics["machine"]), "Where the numbers were measured."),
         figures={**render_figures(metrics, base_dir, metrics_path), **section_figures},
         sections=sections,
+        ladder_notes=ladder_notes(metrics),
     )
 
 

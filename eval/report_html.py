@@ -89,6 +89,8 @@ def render_html(report) -> str:
         "<h2>The ladder</h2>",
         _table(report.ladder, lambda r, c, t: "failed" if c == status_col and t == "failed" else None),
     ]
+    if report.ladder_notes:
+        parts.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in report.ladder_notes) + "</ul>")
     if report.failures:
         parts.append("<h2>Failures</h2><ul>")
         parts += [f'<li class="failure"><strong>{escape(name)}</strong>: {escape(reason)}</li>'

@@ -42,6 +42,8 @@ def render_markdown(report, figure_dir: str = "figures") -> str:
     parts = [f"# {md_escape(report.title)}", ""]
     parts += [md_escape(line) + "  " for line in report.summary]
     parts += ["", "## The ladder", "", _table(report.ladder), ""]
+    if report.ladder_notes:
+        parts += [f"- {md_escape(line)}" for line in report.ladder_notes] + [""]
     if report.failures:
         parts += ["## Failures", ""]
         parts += [f"- **{md_escape(name)}**: {md_escape(reason)}" for name, reason in report.failures]
