@@ -22,6 +22,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from eval.coco_kernels import load_numba_without_scipy
+
+load_numba_without_scipy()  # before the first call of a compiled function (see there)
+
 _POW10 = np.array([10.0 ** k for k in range(23)])  # exact doubles: 10^0 .. 10^22
 _KEYS = (np.frombuffer(b"image_id", np.uint8), np.frombuffer(b"category_id", np.uint8),
          np.frombuffer(b"bbox", np.uint8), np.frombuffer(b"score", np.uint8))

@@ -13,8 +13,37 @@ per detection is area range ``a``, IoU threshold ``t``.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numba import njit
+
+
+def load_numba_without_scipy() -> None:
+    """Load numba's numpy support without its BLAS probe, which imports all of scipy.linalg (~0.4 s).
+
+    The first call of any compiled function, even one loaded from the cache,
+    imports ``numba.np.arraymath``, which tries ``import
+    scipy.linalg.cython_blas`` only to choose between BLAS and a plain loop
+    for ``np.correlate`` / ``np.convolve`` (used by none of our kernels). For
+    that one import the module is marked absent, then unmarked: scipy stays
+    importable, and numba uses the plain loop for those two functions in this
+    process. Skipped when scipy.linalg or numba's numpy support is loaded already.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    name = "scipy.linalg.cython_blas"
+    marked = name not in sys.modules
+    if marked:
+        sys.modules[name] = None  # `import` raises ImportError for a module mapped to None
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if marked and name in sys.modules and sys.modules[name] is None:
+            del sys.modules[name]
+
+
+load_numba_without_scipy()
 
 
 @njit(cache=True, nogil=True)

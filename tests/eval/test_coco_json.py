@@ -70,3 +70,18 @@ def test_whitespace_and_key_order(text):
 ])
 def test_anything_else_is_left_to_the_general_path(text):
     assert read_plain_results(text.encode()) is None
+
+
+def test_numba_starts_without_importing_scipy_and_scipy_still_imports():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from eval.coco_json import read_plain_results\n"
+            "assert read_plain_results(b'[]')[0].shape == (0,)\n"
+            "print('SCIPY', 'scipy.linalg' in sys.modules)\n"
+            "import scipy.linalg.cython_blas\n"
+            "print('LATER OK')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert "SCIPY False" in out.stdout and "LATER OK" in out.stdout, out.stdout + out.stderr
