@@ -67,9 +67,6 @@ def _sort_and_cut(dets: FlatDets, num_images: int):
     return idx, key, rank, by_class
 
 
-_T, _A = len(IOU_THRESHOLDS), len(AREA_RANGES)
-
-
 def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
     """Match every kept detection at every area range and IoU threshold.
 

@@ -32,7 +32,8 @@ def test_a_pycocotools_failure_names_the_file(tmp_path, make_coco):
     assert evaluate_files(g, r, "coco").stats is not None
     with pytest.raises(InputError) as err:
         evaluate_files(g, r, "coco", backend="pycocotools")
-    assert err.value.path.endswith("gt.json") and "pycocotools could not evaluate it (KeyError: 'area')" in str(err.value)
+    assert err.value.path.endswith("gt.json")
+    assert "pycocotools could not evaluate it (KeyError: 'area')" in str(err.value)
 
 
 @pytest.mark.parametrize("backend", ["ours", "pycocotools"])
