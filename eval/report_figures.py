@@ -112,30 +112,39 @@ def pr_per_class_figure(metrics: dict) -> bytes:
     return _png(fig)
 
 
-def speed_accuracy_figure(metrics: dict) -> bytes:
-    """mAP against seconds per image (log scale when every time is positive), one point per variant."""
+def _accuracy_scatter(metrics: dict, points: list[tuple[int, str, float, float]], xlabel: str, title: str,
+                      decade_labels: bool = False) -> bytes:
+    """mAP against a cost (log x when every cost is positive), one labelled point per (colour, name, x, mAP)."""
     fig = _new_figure(6.4, 4.4)
     ax = fig.add_subplot(1, 1, 1)
-    points = []
-    for i, variant in _ok_variants(metrics):
-        seconds, m = variant["seconds_per_image"]["total"], variant["mAP"]
-        if seconds is None or m is None:
-            continue
-        points.append(seconds)
-        ax.scatter([seconds], [m], s=60, color=variant_color(i), zorder=3)
-        ax.annotate(_plain(variant["name"]), (seconds, m), textcoords="offset points",
-                    xytext=(6, 5), fontsize=9)
-    if points and min(points) > 0:
+    for i, name, x, m in points:
+        ax.scatter([x], [m], s=60, color=variant_color(i), zorder=3)
+        ax.annotate(_plain(name), (x, m), textcoords="offset points", xytext=(6, 5), fontsize=9)
+    xs = [p[2] for p in points]
+    if xs and min(xs) > 0:
         ax.set_xscale("log")
-        lo, hi = min(points), max(points)
-        ax.set_xlim(lo / 2.0, hi * 3.0)
+        ax.set_xlim(min(xs) / 2.0, max(xs) * 3.0)
+        if decade_labels:
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1, ...: labels within a decade
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1 rather than 10^-1
+            ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("seconds per image (proposals + network)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"mAP ({_plain(metrics['protocol'])})")
-    ax.set_title("Speed versus accuracy (up and to the left is better)")
+    ax.set_title(title)
     ax.grid(True, linewidth=0.4, alpha=0.5)
     fig.tight_layout()
     return _png(fig)
+
+
+def speed_accuracy_figure(metrics: dict) -> bytes:
+    """mAP against seconds per image (log scale when every time is positive), one point per variant."""
+    points = [(i, v["name"], v["seconds_per_image"]["total"], v["mAP"]) for i, v in _ok_variants(metrics)
+              if v["seconds_per_image"]["total"] is not None and v["mAP"] is not None]
+    return _accuracy_scatter(metrics, points, "seconds per image (proposals + network)",
+                             "Speed versus accuracy (up and to the left is better)")
 
 
 def flops_accuracy_figure(metrics: dict) -> bytes | None:
@@ -144,26 +153,8 @@ def flops_accuracy_figure(metrics: dict) -> bytes | None:
               if v.get("flops") and v["mAP"] is not None]
     if not points:
         return None
-    fig = _new_figure(6.4, 4.4)
-    ax = fig.add_subplot(1, 1, 1)
-    for i, name, gflops, m in points:
-        ax.scatter([gflops], [m], s=60, color=variant_color(i), zorder=3)
-        ax.annotate(_plain(name), (gflops, m), textcoords="offset points", xytext=(6, 5), fontsize=9)
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.set_xscale("log")
-    values = [p[2] for p in points]
-    ax.set_xlim(min(values) / 2.0, max(values) * 3.0)
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1, ...: labels within a decade
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1 rather than 10^-1
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("GFLOPs per image (multiply-adds of the network)")
-    ax.set_ylabel(f"mAP ({_plain(metrics['protocol'])})")
-    ax.set_title("Computation versus accuracy (up and to the left is better)")
-    ax.grid(True, linewidth=0.4, alpha=0.5)
-    fig.tight_layout()
-    return _png(fig)
+    return _accuracy_scatter(metrics, points, "GFLOPs per image (multiply-adds of the network)",
+                             "Computation versus accuracy (up and to the left is better)", decade_labels=True)
 
 
 def _load_example(base_dir: Path, example: dict, index: int, metrics_path) -> np.ndarray:

@@ -6,19 +6,10 @@ import numpy as np
 import pytest
 
 from eval.breakdowns import SIZE_NAMES, breakdown_by_count, breakdown_by_size, breakdowns, corloc
+from tests.eval.arrays import dets as _dets
+from tests.eval.arrays import gt as _gt
 
 CLASSES = ["a", "b"]
-
-
-def _gt(boxes, labels, difficult=None):
-    boxes = np.array(boxes, np.float64).reshape(-1, 4)
-    return {"boxes": boxes, "labels": np.array(labels, np.int64),
-            "difficult": np.zeros(len(boxes), bool) if difficult is None else np.array(difficult, bool)}
-
-
-def _dets(boxes, scores, labels):
-    return {"boxes": np.array(boxes, np.float64).reshape(-1, 4), "scores": np.array(scores, np.float64),
-            "labels": np.array(labels, np.int64)}
 
 
 def test_by_objects_per_image():

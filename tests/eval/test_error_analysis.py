@@ -14,19 +14,10 @@ from eval.error_analysis import MAIN_ERRORS, SPECIAL_ERRORS, analyse_error_files
 from eval.result_files import read_voc_ground_truth, read_voc_results, write_voc_results
 
 from .conftest import random_coco, write_voc_root
+from tests.eval.arrays import dets as _dets
+from tests.eval.arrays import gt as _gt
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "coco_val2014_sample"
-
-
-def _gt(boxes, labels, difficult=None):
-    boxes = np.array(boxes, np.float64).reshape(-1, 4)
-    return {"boxes": boxes, "labels": np.array(labels, np.int64),
-            "difficult": np.zeros(len(boxes), bool) if difficult is None else np.array(difficult, bool)}
-
-
-def _dets(boxes, scores, labels):
-    return {"boxes": np.array(boxes, np.float64).reshape(-1, 4), "scores": np.array(scores, np.float64),
-            "labels": np.array(labels, np.int64)}
 
 
 def _hand_case():
