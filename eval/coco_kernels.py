@@ -75,12 +75,21 @@ def match_pairs(det_start, det_boxes, det_area, gt_start, gt_count, gt_boxes, gt
     ``fp_out`` (D,) uint64: neither bit set where the detection is ignored.
     """
     num_areas, num_thr = gt_ignore.shape[1], len(thr)
+    max_d, max_g = 1, 1
+    for p in range(len(det_start) - 1):
+        max_d, max_g = max(max_d, det_start[p + 1] - det_start[p]), max(max_g, gt_count[p])
+    ious_buf = np.zeros((max_d, max_g))  # scratch, reused by every pair
+    best_buf = np.zeros(max_d)  # each detection's highest IoU: below a threshold it matches nothing there
+    order = np.empty(max_g, np.int64)
+    taken = np.zeros(max_g, np.bool_)
     for p in range(len(det_start) - 1):
         d0, d1 = det_start[p], det_start[p + 1]
         nd, g0, ng = d1 - d0, gt_start[p], gt_count[p]
-        ious = np.zeros((nd, ng))
+        ious = ious_buf[:nd, :ng]
         for d in range(nd):  # pycocotools' bbIou: both sides positive, crowd union = detection area
+            best_buf[d] = 0.0
             for g in range(ng):
+                ious[d, g] = 0.0
                 iw = min(det_boxes[d0 + d, 2], gt_boxes[g0 + g, 2]) - max(det_boxes[d0 + d, 0], gt_boxes[g0 + g, 0])
                 if iw <= 0:
                     continue
@@ -90,8 +99,7 @@ def match_pairs(det_start, det_boxes, det_area, gt_start, gt_count, gt_boxes, gt
                 inter = iw * ih
                 union = det_area[d0 + d] if gt_crowd[g0 + g] else det_area[d0 + d] + gt_area[g0 + g] - inter
                 ious[d, g] = inter / union
-        order = np.empty(ng, np.int64)
-        taken = np.zeros(ng, np.bool_)
+                best_buf[d] = max(best_buf[d], ious[d, g])
         for a in range(num_areas):
             k = 0  # objects not ignored first, then the ignored ones, each in annotation order (a stable sort)
             for flag in (False, True):
@@ -101,10 +109,10 @@ def match_pairs(det_start, det_boxes, det_area, gt_start, gt_count, gt_boxes, gt
                         k += 1
             for t in range(num_thr):
                 bit = np.uint64(1) << np.uint64(a * num_thr + t)
-                taken[:] = False
+                taken[:ng] = False
                 for d in range(nd):
                     best, m = thr[t], -1
-                    for j in range(ng):
+                    for j in range(ng if best_buf[d] >= best else 0):
                         g = order[j]
                         if taken[g] and not gt_crowd[g0 + g]:
                             continue
