@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from detect.check.page import figure_html, finite, new_axes, page_html, plain, png, table_html
+from detect.check.verdict import smoothed
 
 
 def _scatter(param, records: list[dict]) -> bytes:
@@ -33,12 +34,13 @@ def _curves(records: list[dict]) -> bytes:
     positive = True
     for r in records:
         xs, ys = finite(range(1, len(r.get("losses", [])) + 1), r.get("losses", []))
+        ys = smoothed(ys, beta=0.95)  # one batch's loss is noisy; the trend is what tells trials apart
         positive = positive and all(y > 0 for y in ys)
         ax.plot(xs, ys, linewidth=1, label=f"trial {r['trial']}", linestyle="-" if r["mAP"] is not None else ":")
     if positive and records:
         ax.set_yscale("log")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel("training loss (moving average)")
     ax.legend(loc="best", fontsize="x-small", ncol=2)
     return png(fig)
 
@@ -53,5 +55,5 @@ def render_tune_page(params, records: list[dict], best: dict | None) -> str:
              table_html(["trial", "stage", *keys, "mAP", "status", "seconds"], rows)]
     if records:  # no figure of nothing (a search whose budget ran out before its first trial)
         parts += [figure_html(f"{p.key} against validation mAP", _scatter(p, records)) for p in params]
-        parts.append(figure_html("Training loss of every trial (dotted: stopped early)", _curves(records)))
+        parts.append(figure_html("Training loss of every trial, smoothed (dotted: stopped early)", _curves(records)))
     return page_html("detladder tune", parts)
