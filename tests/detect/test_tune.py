@@ -163,3 +163,16 @@ def test_a_spent_budget_runs_no_trial_and_says_how_to_continue(synth_root, tmp_p
     assert result.records == [] and result.best is None
     assert not (tmp_path / "b" / "trials" / "000" / "checkpoint.pt").exists()
     assert notes == ["the budget ran out after 0 of 2 trials; run the same command to continue"]
+
+
+def test_a_trial_killed_mid_run_continues_from_its_checkpoint_to_the_same_result(synth_root, tmp_path):
+    from detect.train import train
+    from detect.tuning.trial import run_trial, trial_overrides
+
+    cfg = load_config(REGRESSION, [*TINY, f"data.root={synth_root}", *trial_overrides({"train.lr": 0.003}, 5)])
+    whole = run_trial(cfg, tmp_path / "whole", stop_factor=3.0, deadline=None, device="cpu")
+    train(cfg, tmp_path / "cut", stop_at=2, device="cpu")  # killed after the second chunk's checkpoint
+    assert not (tmp_path / "cut" / "model.pt").exists()
+    resumed = run_trial(cfg, tmp_path / "cut", stop_factor=3.0, deadline=None, device="cpu")
+    assert resumed["losses"] == whole["losses"] and len(whole["losses"]) == 5
+    assert resumed["mAP"] == whole["mAP"] and resumed["status"] == "finished"
