@@ -101,7 +101,7 @@ def read_results(path: Path, image_ids: Sequence[str], class_names: Sequence[str
 def results_row(name: str, path: Path, dataset, split: str, protocol: str, example_ids: Sequence[str],
                 areas: Sequence[float]) -> dict:
     """The metrics.json row of result files evaluated on ``dataset`` (a VOCDataset of ``split``)."""
-    from detect.compare import _example_detections, _finite, curve_json
+    from detect.compare_rows import curve_json, example_detections, finite
     from eval.mean_ap import evaluate
 
     class_names = list(dataset.class_names)
@@ -113,13 +113,13 @@ def results_row(name: str, path: Path, dataset, split: str, protocol: str, examp
     return {
         "name": name, "config": str(path), "status": "ok", "error": None, "rung": RUNG,
         "proposal_source": "not measured (result files)", "region_classifier": "not measured (result files)",
-        "mAP": _finite(result.mAP),
-        "per_class": {c: _finite(result.per_class.get(c)) for c in class_names},
+        "mAP": finite(result.mAP),
+        "per_class": {c: finite(result.per_class.get(c)) for c in class_names},
         "seconds_per_image": {"proposals": None, "network": None, "total": None},
         "params": None, "train_seconds": None,
         "curves": {"pooled": curve_json(result.pooled) if len(result.pooled.recall) else None,
                    "per_class": {c: curve_json(result.curves.get(c)) for c in class_names}},
-        "examples": {i: _example_detections(dets[index[i]], class_names) for i in example_ids},
+        "examples": {i: example_detections(dets[index[i]], class_names) for i in example_ids},
         **analysis_fields(gts, dets, class_names, areas, protocol),
     }
 

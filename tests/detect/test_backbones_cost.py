@@ -66,7 +66,7 @@ def test_compare_counts_the_network_flops_of_a_detector(synth_root):
     from detect.backbones import build_backbone
     from detect.backbones.measure import module_flops
     from detect.build import build_detector
-    from detect.compare import ProposalMemo, _network_flops
+    from detect.compare_rows import ProposalMemo, _network_flops
     from detect.config import load_config
     from detect.data.voc import VOCDataset
 

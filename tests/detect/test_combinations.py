@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from detect.build import build_detector, rung_label
-from detect.compare import describe_rung
+from detect.compare_rows import describe_rung
 from detect.config import load_config
 from detect.engine.runlog import read_log
 from detect.inference import load_detector, run_detector

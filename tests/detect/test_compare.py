@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detect.compare import compare, curve_json
+from detect.compare import compare
+from detect.compare_rows import curve_json
 from eval.report_schema import load_metrics
 from eval.types import PRCurve
 
@@ -186,20 +187,20 @@ def test_demo_compares_the_five_rungs_in_ladder_order(tmp_path):
 
 
 def test_example_detections_keep_confident_boxes_and_always_the_best():
-    from detect.compare import _example_detections
+    from detect.compare_rows import example_detections
 
     dets = {"boxes": np.array([[0, 0, 5, 5], [1, 1, 9, 9], [2, 2, 4, 4]], float),
             "scores": np.array([0.2, 0.9, 0.5]), "labels": np.array([0, 2, 1])}
     names = ["a", "b", "c"]
-    assert [(d["label"], d["score"]) for d in _example_detections(dets, names)] == [("c", 0.9), ("b", 0.5)]
+    assert [(d["label"], d["score"]) for d in example_detections(dets, names)] == [("c", 0.9), ("b", 0.5)]
     weak = {**dets, "scores": np.array([0.2, 0.1, 0.05])}
-    assert [(d["label"], d["box"]) for d in _example_detections(weak, names)] == [("a", [0.0, 0.0, 5.0, 5.0])]
+    assert [(d["label"], d["box"]) for d in example_detections(weak, names)] == [("a", [0.0, 0.0, 5.0, 5.0])]
     empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, int)}
-    assert _example_detections(empty, names) == []
+    assert example_detections(empty, names) == []
 
 
 def test_ladder_rows_describe_what_each_rung_runs():
-    from detect.compare import describe_rung
+    from detect.compare_rows import describe_rung
     from detect.config import load_config
 
     ladder = REPO / "configs" / "ladder"
