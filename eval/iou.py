@@ -1,6 +1,6 @@
 """Intersection over union of axis-aligned boxes, in float64 (numpy only): the one IoU of ``eval/``.
 
-Boxes are ``[x1, y1, x2, y2]`` with x2/y2 exclusive (DESIGN.md), so the area of
+Boxes are ``[x1, y1, x2, y2]`` with x2/y2 exclusive (README.md, Datasets), so the area of
 a box is ``(x2 - x1) * (y2 - y1)`` with no ``+1``: on boxes converted from VOC's
 1-based inclusive integers this equals the devkit's ``+1`` IoU. The arithmetic
 is pycocotools' ``bbIou`` (an intersection counts only when both its sides are

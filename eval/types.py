@@ -3,7 +3,7 @@
 Per image, callers hand the engine a ``GroundTruth`` and a ``Detections``
 dict (``gts[i]`` and ``dets[i]`` describe the same image) and get back an
 ``EvalResult``. Boxes are float ``[x1, y1, x2, y2]`` pixels, 0-based, x2/y2
-exclusive (DESIGN.md); labels are 0-based indices into the dataset's class
+exclusive (README.md, Datasets); labels are 0-based indices into the dataset's class
 list (no background class).
 """
 

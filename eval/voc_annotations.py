@@ -2,7 +2,7 @@
 
 This is the one reader of VOC XML in the project: the mAP calculator reads
 ground truth with it (no pixels needed) and ``detect.data`` builds its image
-dataset on top of it. Boxes come out in the in-memory convention of DESIGN.md:
+dataset on top of it. Boxes come out in the in-memory convention of README.md (Datasets):
 float ``[x1, y1, x2, y2]``, 0-based, x2/y2 exclusive, i.e. ``x1 = xmin - 1``,
 ``x2 = xmax`` (with that conversion plain IoU equals the devkit's ``+1`` IoU).
 

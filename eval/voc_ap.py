@@ -1,6 +1,6 @@
 """PASCAL VOC average precision (voc07 11-point and voc12 area), vectorised and devkit-exact.
 
-The rules (DESIGN.md "Evaluation rules"; the VOC devkit's ``VOCevaldet.m``):
+The rules (docs/eval.md, "The VOC rules, exactly"; the VOC devkit's ``VOCevaldet.m``):
 
 * a class's detections are sorted by descending score with a stable sort
   (``order`` breaks ties: the line number in the result file);

@@ -8,5 +8,5 @@
 Import each source from its own module: this package's top level imports nothing,
 so that building a detector with an RPN (``proposals.rpn``) does not load the
 numba, OpenCV and SciPy that Selective Search needs. This package imports nothing
-from ``detect`` (DESIGN.md import directions).
+from ``detect`` (docs/architecture.md, import directions).
 """

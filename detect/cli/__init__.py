@@ -5,7 +5,7 @@ calls one library function. Heavy modules (torch, torchvision, matplotlib) are
 imported inside the commands that need them, so ``detladder --help`` and
 ``detladder eval`` on result files start fast.
 
-Exit codes (DESIGN.md): 0 success, 1 the work failed, 2 bad usage or bad input
+Exit codes (README.md): 0 success, 1 the work failed, 2 bad usage or bad input
 (one line on stderr naming the file and what is wrong; a traceback only with
 ``--debug``), 130 interrupted (Ctrl-C; one line saying how to continue where a
 command can: ``train --resume``, or re-running ``compare``/``demo``).

@@ -68,7 +68,7 @@ def compare_command(
     from detect.result_variants import parse_results_option
     from eval.errors import InputError
 
-    # `--configs a.yaml b.yaml` (DESIGN.md's spelling): click keeps the values after
+    # `--configs a.yaml b.yaml` (the spelling docs/report.md uses): click keeps the values after
     # the first as extra arguments; an unknown option among them is a usage error.
     extra = list(ctx.args)
     bad = [a for a in extra if a.startswith("-")]
