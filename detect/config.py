@@ -2,7 +2,7 @@
 
 A config file may name ``_base_: path`` (relative to that file, or a list of
 paths merged in order); mappings merge deeply, anything else replaces (reading and
-merging live in detect/config_files.py). After
+merging live in detect/config_files.py, checking in detect/config_validate.py). After
 the merge and the ``--set key=value`` overrides (values parsed as YAML), the
 tree is validated into :class:`Config`. An unknown or mistyped key, or a number
 outside the range its field declares (``bounded(...)``, detect/config_bounds.py),
@@ -15,20 +15,16 @@ never read a config object themselves.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from detect.config_bounds import PROBABILITY, bounded, bounds_of, out_of_bounds
+from detect.config_bounds import PROBABILITY, bounded
 from detect.config_files import apply_overrides, load_tree  # noqa: F401 - part of this module's interface
+from detect.config_validate import build_dataclass, check_bounds, convert_value
 from eval.errors import InputError
 from proposals.images import DEFAULT_MAX_PIXELS
-
-_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 # The parts a detector is composed of (detect/build.py maps each name to its builder).
 ProposalPart = Literal["rpn", "precomputed", "windows", "whole_image"]
@@ -256,122 +252,6 @@ class Config:
     check: CheckConfig = field(default_factory=CheckConfig)
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is not None:
-        return str(tp).replace("typing.", "")
-    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
-
-
-def _convert(value: Any, tp: Any, key: str, origins: dict) -> Any:
-    def fail(msg: str):
-        src = origins.get(key) or _nearest_origin(key, origins)
-        raise InputError(src, msg)
-
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            fail(f"{key} must be a mapping, got {type(value).__name__}")
-        return _build(tp, value, key + ".", origins)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            fail(f"{key} must be one of {_type_name(tp)}, got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in typing.get_args(tp):
-            try:
-                return _convert(value, arg, key, origins)
-            except InputError as exc:
-                errors.append(exc)
-        fail(f"{key} must be {_type_name(tp)}, got {value!r}")
-    if tp is type(None):
-        if value is not None:
-            fail(f"{key} must be null")
-        return None
-    if tp is Any:
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            fail(f"{key} must be a list, got {value!r}")
-        (item_tp,) = typing.get_args(tp)
-        return [_convert(v, item_tp, f"{key}[{i}]", origins) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            fail(f"{key} must be a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail(f"{key} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail(f"{key} must be a whole number, got {value!r}")
-        return value
-    if tp is float:
-        # YAML 1.1 reads "2e-3" (no dot) as a string; accept the number users meant.
-        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
-            value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            fail(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            fail(f"{key} must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {tp!r} for {key}")
-
-
-def _nearest_origin(key: str, origins: dict) -> str | None:
-    while "." in key:
-        key = key.rsplit(".", 1)[0].split("[")[0]
-        if key in origins:
-            return origins[key]
-    return next(iter(origins.values()), None)
-
-
-def _build(cls: type, tree: dict, prefix: str, origins: dict):
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    names = list(fields)
-    kwargs = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
-            hint = f" — did you mean {prefix}{close[0]}?" if close else f" (known: {', '.join(names)})"
-            raise InputError(origins.get(dotted) or _nearest_origin(dotted, origins), f"unknown key {dotted}{hint}")
-        kwargs[key] = _convert(value, hints[key], dotted, origins)
-        _check_bounds(fields[key], kwargs[key], dotted, origins.get(dotted) or _nearest_origin(dotted, origins))
-    built = cls(**kwargs)
-    for low, high in getattr(cls, "ORDERED", ()):  # pairs of fields: low <= high (e.g. IoU thresholds)
-        a, b = getattr(built, low), getattr(built, high)
-        if a > b:  # name the --set that broke the order if there is one, else the file
-            sources = [origins[f"{prefix}{k}"] for k in (low, high) if f"{prefix}{k}" in origins]
-            source = next((s for s in sources if str(s).startswith("--set")), None) or next(
-                iter(sources), None) or _nearest_origin(f"{prefix}{low}", origins)
-            raise InputError(source, f"{prefix}{low} ({a:g}) must not exceed {prefix}{high} ({b:g})")
-    return built
-
-
-def _check_bounds(f: dataclasses.Field, value: Any, dotted: str, source: str | None) -> None:
-    bounds = bounds_of(f)
-    if bounds is None:
-        return
-    bad = out_of_bounds(value, bounds)
-    if bad is not None:
-        every = "every number in " if isinstance(value, list) else ""
-        got = f"{bad!r} in {value!r}" if isinstance(value, list) else repr(bad)
-        raise InputError(source, f"{every}{dotted} must be {bounds.describe()}, got {got}")
-
-
 def check_setting(key: str, value: Any, source: str) -> Any:
     """Check one value for the dotted config ``key`` as a file would be checked; returns it converted.
 
@@ -383,8 +263,8 @@ def check_setting(key: str, value: Any, source: str) -> Any:
         cls = typing.get_type_hints(cls)[part]
     f = {f.name: f for f in dataclasses.fields(cls)}[parts[-1]]
     origins = {key: source}
-    converted = _convert(value, typing.get_type_hints(cls)[parts[-1]], key, origins)
-    _check_bounds(f, converted, key, source)
+    converted = convert_value(value, typing.get_type_hints(cls)[parts[-1]], key, origins)
+    check_bounds(f, converted, key, source)
     return converted
 
 
@@ -392,7 +272,7 @@ def config_from_tree(tree: dict, origins: dict | None = None) -> Config:
     """Validate a plain (already merged) tree into a :class:`Config` (earlier layouts upgraded first)."""
     from detect.config_layout import upgrade_rung_layout
 
-    return _build(Config, upgrade_rung_layout(tree), "", origins or {})
+    return build_dataclass(Config, upgrade_rung_layout(tree), "", origins or {})
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
