@@ -208,7 +208,9 @@ class TrainConfig:
     checkpoint_every: int = bounded(200, ge=1)
     val_every: int = bounded(0, ge=0)  # validate every N iterations; 0 = never (eval/compare score the final model)
     log_every: int = bounded(10, ge=1)
-    amp: bool = True  # used on CUDA only
+    amp: bool = True  # CUDA: float16 autocast + GradScaler (detect/engine/precision.py)
+    cpu_amp: bool = False  # CPU: bfloat16 autocast where the CPU has native bf16 (AMX, AVX512-BF16); else float32
+    channels_last: bool = True  # CPU: NHWC weights, faster oneDNN convolutions; float32 values equal to ~1e-6
 
 
 @dataclass

@@ -31,6 +31,7 @@ from detect.data.training import BatchPlan, SkippedImage, TrainingSet, collate
 from detect.data.voc import VOCDataset
 from detect.engine import distributed
 from detect.engine.checkpoint import load_safely, model_payload, save_atomic
+from detect.engine.precision import training_precision
 from detect.engine.runlog import RunLog
 from detect.engine.schedule import build_optimizer, build_scheduler
 from eval.errors import InputError
@@ -47,6 +48,7 @@ class TrainResult:
     final_losses: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # "file: why" for dataset entries left out
     val_map: float | None = None  # last validation mAP, if any
+    precision: str = "float32"  # the autocast training used (detect/engine/precision.py)
 
 
 def _load_data(config: Config, say: Callable[[str], None], progress: bool, dist):
@@ -205,10 +207,12 @@ def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, pro
     voc, skipped, props = _load_data(config, say if dist.is_main else (lambda m: None), progress and dist.is_main, dist)
     class_names = list(voc.class_names)
     model = build_detector(config, len(class_names)).to(dev).train()
+    if dev.type == "cpu" and config.train.channels_last:  # oneDNN convolutions run faster on NHWC (docs/performance.md)
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config.train)
     scheduler = build_scheduler(optimizer, config.train)
-    use_amp = config.train.amp and dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    precision = training_precision(config.train, dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision.needs_scaler)
     start, seconds = _start_state(run, ckpt, model, optimizer, scheduler, scaler, config, main_say)
     distributed.barrier(dist)
     log = RunLog(run / "log.jsonl", resume_from=start, enabled=dist.is_main)
@@ -221,7 +225,7 @@ def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, pro
                      flip=config.data.flip, rank=dist.rank, world_size=dist.world_size)
     loader = torch.utils.data.DataLoader(TrainingSet(voc, props), batch_sampler=plan, collate_fn=collate,
                                          num_workers=config.data.workers)
-    loop = _Loop(config, net, model, optimizer, scheduler, scaler, use_amp, dev, dist, run, log, class_names)
+    loop = _Loop(config, net, model, optimizer, scheduler, scaler, precision, dev, dist, run, log, class_names)
     loop.say = say if dist.is_main else (lambda message: None)
     last, val_map = loop.run(loader, start, seconds, progress and dist.is_main, stop_at)
     skipped = skipped + [s for s in loop.skipped_midrun if s not in skipped]
@@ -235,7 +239,7 @@ def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, pro
                                                model.rung), run / "model.pt")
     distributed.barrier(dist)
     return TrainResult(run, model_path if finished else None, run / "checkpoint.pt", loop.iteration,
-                       loop.seconds, last, skipped, val_map)
+                       loop.seconds, last, skipped, val_map, precision.name)
 
 
 def _fit_stage(model, images: TrainingSet, dev) -> None:
@@ -264,9 +268,9 @@ def _fit_stage(model, images: TrainingSet, dev) -> None:
 class _Loop:
     """The iteration loop's state (kept out of ``train`` so each part stays readable)."""
 
-    def __init__(self, config, net, model, optimizer, scheduler, scaler, use_amp, dev, dist, run, log, class_names):
+    def __init__(self, config, net, model, optimizer, scheduler, scaler, precision, dev, dist, run, log, class_names):
         self.config, self.net, self.model = config, net, model
-        self.optimizer, self.scheduler, self.scaler, self.use_amp = optimizer, scheduler, scaler, use_amp
+        self.optimizer, self.scheduler, self.scaler, self.precision = optimizer, scheduler, scaler, precision
         self.dev, self.dist, self.run_dir, self.log, self.class_names = dev, dist, run, log, class_names
         self.iteration, self.seconds = 0, 0.0
         self.skipped_midrun: list[str] = []  # "file: why" of images that failed to decode during training
@@ -325,7 +329,7 @@ class _Loop:
         targets = [{k: v.to(self.dev) for k, v in t.items()} for t in targets]
         props = [p.to(self.dev) for p in props] if props is not None else None
         lr = self.optimizer.param_groups[0]["lr"]
-        with torch.autocast(self.dev.type, enabled=self.use_amp):
+        with self.precision.autocast():
             losses = self.net(images, targets, props)
         loss = sum(losses.values())
         if not torch.isfinite(loss):
@@ -352,7 +356,7 @@ class _Loop:
             return
         save_atomic({
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict() if self.precision.needs_scaler else {},
             "iteration": self.iteration, "train_seconds": self.seconds, "config": config_to_dict(self.config),
             "class_names": self.class_names, "rng": {"torch": torch.get_rng_state()},
         }, self.run_dir / "checkpoint.pt")
