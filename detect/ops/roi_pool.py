@@ -264,6 +264,11 @@ class RoIPool(LevelPooler):
         super().__init__(featmap_names, output_size, sampling_ratio=0)
 
     def _pool(self, feat: Tensor, rois: Tensor, batch_idx: Tensor, scale: float) -> Tensor:
+        if feat.dtype in (torch.bfloat16, torch.float16):
+            # A map from an autocast region (bfloat16 CPU training, detect/engine/precision.py): torchvision
+            # has no reduced-precision roi_pool kernel, so pool in float32 (a max: no value is rounded) and,
+            # as torchvision's autocast wrappers do, hand back the map's dtype.
+            return self._pool(feat.float(), rois, batch_idx, scale).to(feat.dtype)
         rois5 = torch.cat([batch_idx[:, None].to(feat.dtype), rois.to(feat.dtype)], dim=1)
         return roi_pool(feat, rois5, self.output_size, spatial_scale=scale)
 

@@ -147,3 +147,17 @@ def test_multilevel_dict_goes_through_the_level_pooler():
 def test_no_boxes_at_all():
     out = RoIPool(["0"], 7)({"0": torch.randn(2, 8, 16, 16)}, [torch.zeros(0, 4), torch.zeros(0, 4)], [(128, 128)])
     assert out.shape == (0, 8, 7, 7)
+
+
+def test_bfloat16_map_from_autocast_pools_like_float32_and_keeps_its_dtype():
+    """bfloat16 CPU training (detect/engine/precision.py) hands the pooler a bfloat16 map: a max rounds nothing."""
+    torch.manual_seed(0)
+    feat = torch.randn(2, 8, 16, 16).bfloat16().requires_grad_()
+    boxes = [torch.tensor([[0.0, 0.0, 100.0, 90.0], [10.5, 20.25, 60.0, 127.0]]), torch.tensor([[4.0, 4.0, 40.0, 30.0]])]
+    pooler = RoIPool(["0"], 7)
+    out = pooler({"0": feat}, boxes, [(128, 128), (128, 128)])
+    assert out.dtype == torch.bfloat16
+    rois = torch.cat([torch.tensor([[0.0], [0.0], [1.0]]), torch.cat(boxes)], dim=1)
+    assert torch.equal(out.float(), tv_roi_pool(feat.detach().float(), rois, 7, 1 / 8))
+    out.float().sum().backward()
+    assert feat.grad is not None and feat.grad.dtype == torch.bfloat16
