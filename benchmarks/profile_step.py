@@ -39,7 +39,8 @@ def _batches(config, voc, props, iterations: int):
         yield collate([data[item] for item in batch])
 
 
-def profile_config(path: Path, data_root: str, warmup: int, iterations: int, top: int) -> dict:
+def profile_config(path: Path, data_root: str, warmup: int, iterations: int, top: int,
+                   overrides: list[str] = ()) -> dict:
     """Profile ``iterations`` training steps of one config; returns its timings and top operators."""
     import torch
 
@@ -49,15 +50,21 @@ def profile_config(path: Path, data_root: str, warmup: int, iterations: int, top
     from detect.engine.schedule import build_optimizer, build_scheduler
     from detect.train import _load_data
 
-    config = load_config(path, [f"data.root={data_root}"])
+    from detect.engine.precision import training_precision
+
+    config = load_config(path, [f"data.root={data_root}", *overrides])
     voc, _, props = _load_data(config, lambda m: None, False, setup(torch.device("cpu")))
     model = build_detector(config, len(voc.class_names)).train()
+    if config.train.channels_last:  # as detect.train does on the CPU
+        model = model.to(memory_format=torch.channels_last)
+    precision = training_precision(config.train, torch.device("cpu"))
     optimizer = build_optimizer(model, config.train)
     scheduler = build_scheduler(optimizer, config.train)
 
     def step(batch) -> None:
         images, targets, proposals, _ = batch
-        losses = model(images, targets, proposals)
+        with precision.autocast():
+            losses = model(images, targets, proposals)
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -80,7 +87,8 @@ def profile_config(path: Path, data_root: str, warmup: int, iterations: int, top
     rows = [(e.key, e.self_cpu_time_total / 1e6) for e in prof.key_averages()]
     total = sum(s for _, s in rows)
     rows.sort(key=lambda r: -r[1])
-    return {"config": path.stem, "load_s": load_s / iterations, "step_s": step_s / iterations,
+    return {"config": path.stem, "precision": precision.name, "layout": "NHWC" if config.train.channels_last else "NCHW",
+            "load_s": load_s / iterations, "step_s": step_s / iterations,
             "ops": [(name, s / total) for name, s in rows[:top]]}
 
 
@@ -93,6 +101,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="config override for every config, e.g. train.cpu_amp=false")
     args = parser.parse_args()
 
     import torch
@@ -101,8 +111,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} thread(s), load average "
           f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for path in args.configs:
-        result = profile_config(path, args.data, args.warmup, args.iterations, args.top)
-        print(f"\n## {result['config']}: {result['step_s']:.3f} s/iteration step "
+        result = profile_config(path, args.data, args.warmup, args.iterations, args.top, args.overrides)
+        print(f"\n## {result['config']} ({result['precision']}, {result['layout']}): {result['step_s']:.3f} s/iteration step "
               f"+ {result['load_s'] * 1000:.1f} ms loading the batch")
         print("| op | share of the step |\n|---|---|")
         for name, share in result["ops"]:
