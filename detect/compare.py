@@ -224,7 +224,7 @@ def compare(
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "dataset": {"root": str(data_root), "split": split, "num_images": len(dataset),
                     "class_names": list(dataset.class_names)},
-        "settings": held_equal(configs, data_root, split, protocol),
+        "settings": held_equal(configs, data_root, split, protocol, device),
         "machine": machine_info(device),
         "timing": {"images": len(dataset), "warmup": warmup, "batch size": 1, "statistic": "median",
                    "torch threads": threads or 1, "training torch threads": threads or _default_threads(),

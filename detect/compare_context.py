@@ -13,8 +13,12 @@ from pathlib import Path
 from eval.files import atomic_write_bytes
 
 
-def held_equal(configs: dict, data_root: Path, split: str, protocol: str) -> dict:
+def held_equal(configs: dict, data_root: Path, split: str, protocol: str, device: str = "cpu") -> dict:
     """The settings a reader needs to trust the comparison; a value that differs says so."""
+    import torch
+
+    from detect.engine.precision import training_precision
+
     def value(cfg, getter):
         try:
             return getter(cfg)
@@ -29,6 +33,8 @@ def held_equal(configs: dict, data_root: Path, split: str, protocol: str) -> dic
         "schedule": lambda c: f"{c.train.optimizer} lr {c.train.lr:g}, batch {c.train.batch_size}, "
                               f"warm-up {c.train.warmup_iterations}, {c.train.schedule}",
         "training iterations": lambda c: c.train.iterations,
+        "training precision": lambda c: training_precision(c.train, torch.device(device)).name
+                                        + (", NHWC" if c.train.channels_last and torch.device(device).type == "cpu" else ""),
         "horizontal flips": lambda c: c.data.flip,
         "test score threshold": lambda c: c.test.score_thresh,
         "test NMS threshold": lambda c: c.test.nms_thresh,
