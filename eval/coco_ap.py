@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from eval.coco_engine import in_chunks, kernels
 from eval.matching import FlatDets, FlatGT, pair_slices
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
@@ -36,38 +37,21 @@ AREA_RANGES = ((0**2, 1e5**2), (0**2, 32**2), (32**2, 96**2), (96**2, 1e5**2))  
 AREA_LABELS = ("all", "small", "medium", "large")
 
 
-def _sort_and_cut(dets: FlatDets, num_images: int):
+def _sort_and_cut(dets: FlatDets, num_images: int, k):
     """Detections by (class, image, -score, order), cut to 100 per pair: ``(idx, key, rank, by_class)``.
 
     ``by_class`` orders the kept rows by (class, -score, image, order): the
-    order pycocotools' accumulate reads them in. One float sort; the integer
-    keys are sorted by counting (stable), least significant first.
+    order pycocotools' accumulate reads them in.
     """
-    from eval.coco_kernels import stable_argsort_int
-
     n_img = max(num_images, 1)
     n_cls = int(dets.label.max()) + 1 if len(dets.label) else 1
-    key = dets.label * n_img + dets.image
-    idx = np.arange(len(key)) if (np.diff(dets.order) > 0).all() else np.argsort(dets.order, kind="stable")
-    idx = idx[stable_argsort_int(dets.image[idx], n_img)]
-    by_score = idx[np.argsort(-dets.scores[idx], kind="stable")]  # (-score, image, order)
-    idx = by_score[stable_argsort_int(key[by_score], n_cls * n_img)]
-    key = key[idx]
-    new_pair = np.ones(len(key), bool)
-    new_pair[1:] = key[1:] != key[:-1]
-    first = np.maximum.accumulate(np.where(new_pair, np.arange(len(key)), 0))
-    rank = np.arange(len(key)) - first
-    keep = rank < MAX_DETS[-1]
-    idx, key, rank = idx[keep], key[keep], rank[keep]
-    row = np.full(len(dets.label), -1, np.int64)  # each detection's row among the kept ones
-    row[idx] = np.arange(len(idx))
-    kept_by_score = row[by_score]
-    kept_by_score = kept_by_score[kept_by_score >= 0]
-    by_class = kept_by_score[stable_argsort_int(dets.label[idx[kept_by_score]], n_cls)]
-    return idx, key, rank, by_class
+    perm = np.arange(len(dets.order)) if (np.diff(dets.order) > 0).all() else np.argsort(dets.order, kind="stable")
+    idx, rank, by_class = k.sort_and_cut(perm.astype(np.int64), dets.image, dets.label, dets.scores, n_img, n_cls,
+                                         MAX_DETS[-1])
+    return idx, dets.label[idx] * n_img + dets.image[idx], rank, by_class
 
 
-def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
+def match_coco(gt: FlatGT, dets: FlatDets, num_images: int, engine=None):
     """Match every kept detection at every area range and IoU threshold.
 
     Returns ``(idx, rank, tp, fp, by_class)``: ``idx`` (D,) indices into ``dets``
@@ -76,9 +60,8 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
     a * T + t; neither set when the detection is ignored there); ``by_class``
     (D,) the rows in accumulation order (class, -score, image, order).
     """
-    from eval.coco_kernels import match_pairs
-
-    idx, key, rank, by_class = _sort_and_cut(dets, num_images)
+    k = kernels(engine)
+    idx, key, rank, by_class = _sort_and_cut(dets, num_images, k)
     new_pair = np.ones(len(key), bool)
     new_pair[1:] = key[1:] != key[:-1]
     first = np.flatnonzero(new_pair)
@@ -88,10 +71,11 @@ def match_coco(gt: FlatGT, dets: FlatDets, num_images: int):
     gt_ignore = gt.iscrowd[:, None] | (gt.area[:, None] < lo) | (gt.area[:, None] > hi)  # (N, A)
     tp = np.zeros(len(idx), np.uint64)
     fp = np.zeros(len(idx), np.uint64)
-    match_pairs(np.append(first, len(key)).astype(np.int64), np.ascontiguousarray(dets.boxes[idx]),
-                dets.box_area[idx], gt_start.astype(np.int64), gt_count.astype(np.int64),
-                np.ascontiguousarray(gt.boxes), gt.box_area, gt.iscrowd, np.ascontiguousarray(gt_ignore),
-                lo, hi, np.minimum(IOU_THRESHOLDS, 1 - 1e-10), tp, fp)
+    det_start = np.append(first, len(key)).astype(np.int64)
+    args = (det_start, np.ascontiguousarray(dets.boxes[idx]), dets.box_area[idx], gt_start.astype(np.int64),
+            gt_count.astype(np.int64), np.ascontiguousarray(gt.boxes), gt.box_area, gt.iscrowd,
+            np.ascontiguousarray(gt_ignore), lo, hi, np.minimum(IOU_THRESHOLDS, 1 - 1e-10), tp, fp)
+    in_chunks(lambda p0, p1: k.match_pairs(*args, p0=p0, p1=p1), det_start, k)
     return idx, rank, tp, fp, by_class
 
 
@@ -116,16 +100,14 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
     ]
 
 
-def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int):
+def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int, engine=None):
     """pycocotools' ``eval["precision"]`` (T, R, K, A, M) and ``eval["recall"]`` (T, K, A, M), -1 where undefined.
 
     Also returns what ``coco_evaluate`` needs for its curves: ``(precision,
     recall, scores, tp, fp, npig)`` with ``scores`` / ``tp`` / ``fp`` (D,) of
     the kept detections and ``npig`` (K, A) the objects counted per class and area range.
     """
-    from eval.coco_kernels import accumulate
-
-    idx, rank, tp, fp, order = match_coco(gt, dets, num_images)
+    idx, rank, tp, fp, order = match_coco(gt, dets, num_images, engine)
     labels = dets.label[idx]
     scores = dets.scores[idx]
     T, R, A, M = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(AREA_RANGES), len(MAX_DETS)
@@ -136,12 +118,14 @@ def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_class
     not_ignored = ~(gt.iscrowd[:, None] | (gt.area[:, None] < lo) | (gt.area[:, None] > hi))  # (N, A)
     npig = np.stack([np.bincount(gt.label[not_ignored[:, a]], minlength=num_classes) for a in range(A)], 1)
     class_start = np.searchsorted(labels[order], np.arange(num_classes + 1)).astype(np.int64)
-    accumulate(class_start, rank[order], tp[order], fp[order], npig.astype(np.int64),
-               np.array(MAX_DETS, np.int64), RECALL_THRESHOLDS, precision, recall)
+    k = kernels(engine)
+    args = (class_start, rank[order], tp[order], fp[order], npig.astype(np.int64), np.array(MAX_DETS, np.int64),
+            RECALL_THRESHOLDS, precision, recall)
+    in_chunks(lambda k0, k1: k.accumulate(*args, k0=k0, k1=k1), class_start, k)
     return precision, recall, scores, tp, fp, npig
 
 
-def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int):
+def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int, engine=None):
     """Returns ``(stats, ap, curves, pooled)``.
 
     ``stats``: the 12 COCOeval numbers; ``ap`` (C,) mean precision over IoU
@@ -149,7 +133,7 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int)
     ``curves`` {class index: (precision (101,), recall thresholds)} at IoU .5;
     ``pooled`` (precision, recall) at IoU .5, area all, over all classes.
     """
-    precision, recall, scores, tp, fp, npig = coco_precision_recall(gt, dets, num_images, num_classes)
+    precision, recall, scores, tp, fp, npig = coco_precision_recall(gt, dets, num_images, num_classes, engine)
     stats = summarize(precision, recall)
     ap = np.full(num_classes, np.nan)
     curves = {}
@@ -160,7 +144,7 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int)
             curves[k] = (precision[0, :, k, 0, 2].copy(), RECALL_THRESHOLDS.copy())
     tp0, fp0 = (tp & np.uint64(1)).astype(bool), (fp & np.uint64(1)).astype(bool)  # area all, IoU .50
     counted = tp0 | fp0
-    order = np.flatnonzero(counted)[np.argsort(-scores[counted], kind="stable")]
+    order = np.flatnonzero(counted)[kernels(engine).argsort_descending(scores[counted])]
     ctp = np.cumsum(tp0[order], dtype=np.float64)
     cfp = np.cumsum(fp0[order], dtype=np.float64)
     total = float(npig[:, 0].sum())

@@ -201,16 +201,9 @@ def read_plain_results(data: bytes):
     """``(image ids (n,) int64, category ids (n,) int64, xywh (n, 4) float64, scores (n,) float64)`` or None.
 
     None when the file is not in the plain form (see the module docstring).
+    This scanner compiled by numba; ``eval.coco_engine.read_plain_results``
+    picks the C one where it is built.
     """
-    b = np.frombuffer(data, np.uint8)
-    capacity = int(np.count_nonzero(b == 123))  # one '{' per result in the plain form
-    ids = np.empty((capacity, 2), np.int64)
-    values = np.empty((capacity, 5))
-    hard = np.empty((5 * capacity, 3), np.int64)
-    rows, nh = scan(b, ids, values, hard)
-    if rows < 0:
-        return None
-    if nh:
-        tokens = np.array([data[s:e] for _, s, e in hard[:nh].tolist()], dtype="S")
-        values.reshape(-1)[hard[:nh, 0]] = tokens.astype(np.float64)
-    return ids[:rows, 0], ids[:rows, 1], values[:rows, :4], values[:rows, 4]
+    from eval.coco_engine import read_plain_results as read
+
+    return read(data, "numba")

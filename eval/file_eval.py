@@ -56,9 +56,9 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
     from eval.coco_io import read_coco_results_flat
     from eval.mean_ap import evaluate_flat
 
-    truth = result_files.read_coco_ground_truth(gt)
-    flat_dets = read_coco_results_flat(dets, *_coco_ids(truth))  # 500k detections: skip the per-image split
-    return evaluate_flat(truth.flat, flat_dets, len(truth.gts), truth.class_names, protocol)
+    truth = result_files.read_coco_ground_truth(gt, per_image=False)  # flat arrays only, no per-image split
+    flat_dets = read_coco_results_flat(dets, *_coco_ids(truth))
+    return evaluate_flat(truth.flat, flat_dets, len(truth.image_ids), truth.class_names, protocol)
 
 
 def _coco_ids(truth) -> tuple[list, list]:

@@ -17,71 +17,14 @@ import shlex
 import sys
 from pathlib import Path
 
-import typer
 
-from detect.cli import backbones, check, compare, data, evaluate, infer, proposals, train
+def __getattr__(name: str):
+    """``detect.cli.app``: the Typer app, imported on first use (``detect.cli.commands``)."""
+    if name == "app":
+        from detect.cli.commands import app
 
-app = typer.Typer(
-    name="detladder",
-    help=(
-        "Region-based detectors from regression to Faster R-CNN on one backbone, "
-        "one mAP calculator and one report.\n\n"
-        "Example: detladder demo --out runs/demo"
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-# Each module adds its own commands; the order here is the order in --help.
-for _module in (data, proposals, train, infer, evaluate, compare, backbones, check):
-    _module.register(app)
-
-GLOBAL_EPILOG = ("Add --debug to any command to see the full traceback of an error; "
-                 "`detladder --version` prints the version.")
-
-
-def _tell_every_command(typer_app: typer.Typer, epilog: str) -> None:
-    """Give every command (and group) without an epilog this one, so each --help names --debug."""
-    for info in typer_app.registered_commands:
-        info.epilog = info.epilog or epilog
-    for group in typer_app.registered_groups:
-        group.epilog = group.epilog if isinstance(group.epilog, str) else epilog
-        _tell_every_command(group.typer_instance, epilog)
-
-
-_tell_every_command(app, GLOBAL_EPILOG)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("detladder")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        print(f"detladder {_version()}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _global_options(
-    debug: bool = typer.Option(
-        False, "--debug",
-        help="On an error, show the full traceback instead of one line (accepted anywhere on the command line)."),
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="Print the version and exit."),
-) -> None:
-    """Options before the command (the app's help text is ``typer.Typer(help=...)`` above)."""
-    # main() takes --debug out of the arguments wherever it stands, before Typer parses them;
-    # it is declared here so that the top-level --help documents it.
-    del debug, version
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _say(message: str) -> None:
@@ -123,7 +66,13 @@ def _say_interrupted(args: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns (and exits with) the exit code."""
+    """Entry point of the console script; returns (and exits with) the exit code.
+
+    A plain ``eval --gt --dets`` command line runs without Typer
+    (``detect.cli.eval_files``); everything else goes through the Typer app.
+    Errors become exit codes the same way on both routes.
+    """
+    from detect.cli.eval_files import lean_options
     from eval.errors import InputError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -131,25 +80,37 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     code = 0
     try:
-        result = app(args=args, prog_name="detladder", standalone_mode=False)
-        code = result if isinstance(result, int) else 0
-        if code == 130:  # Typer turns KeyboardInterrupt into Exit(130) and hands back the code; no command uses 130
-            _say_interrupted(args)
+        lean = lean_options(args)
+        if lean is not None:
+            from detect.cli.eval_files import run
+
+            code = run(**lean)
+        else:
+            from detect.cli.commands import app
+
+            result = app(args=args, prog_name="detladder", standalone_mode=False)
+            code = result if isinstance(result, int) else 0
+            if code == 130:  # Typer turns KeyboardInterrupt into Exit(130) and hands back the code; no command uses 130
+                _say_interrupted(args)
     except InputError as exc:
         if debug:
             raise
         _say(str(exc))
         code = 2
-    except (typer.Exit, SystemExit) as exc:
-        raw = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        code = raw if isinstance(raw, int) else (0 if raw is None else 1)
-    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a command, or an older Typer
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except KeyboardInterrupt:  # Ctrl-C outside a command
         _say_interrupted(args)
         code = 130
     except Exception as exc:  # noqa: BLE001 - the one place every failure becomes an exit code
-        if debug:
+        if _is_typer(exc, "Exit"):  # typer.Exit
+            code = _exit_code(exc.exit_code)
+        elif _is_typer(exc, "Abort"):  # Ctrl-C seen by an older Typer
+            _say_interrupted(args)
+            code = 130
+        elif debug:
             raise
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # a usage error
+        elif hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # a usage error
             _say(exc.format_message() + "  (see --help)")
             code = 2
         else:
@@ -158,3 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _exit_code(raw) -> int:
+    return raw if isinstance(raw, int) else (0 if raw is None else 1)
+
+
+def _is_typer(exc: BaseException, name: str) -> bool:
+    """``exc`` is ``typer.Exit`` / ``typer.Abort``, without importing Typer when it never ran."""
+    exceptions = sys.modules.get("typer.exceptions")
+    return exceptions is not None and isinstance(exc, getattr(exceptions, name))

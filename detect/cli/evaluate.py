@@ -1,9 +1,10 @@
 """``detladder eval``: mAP of result files (``--gt/--dets``) or of a trained model (``--config/--weights``).
 
-Thin: parse, call ``eval.file_eval.evaluate_files`` or
-``detect.model_eval.evaluate_model``, write the JSON, print a table. The
-result-file form imports neither torch nor anything from ``detect`` beyond
-this module, so it starts fast.
+Thin: parse, call ``eval.file_eval.evaluate_files`` (through
+``detect.cli.eval_files``, which ``detect.cli.main`` also runs without Typer
+for a plain result-file command line) or ``detect.model_eval.evaluate_model``,
+write the JSON, print a table. The result-file form imports neither torch
+nor anything from ``detect`` beyond the CLI, so it starts fast.
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ from typing import Optional
 
 import typer
 
+from detect.cli.eval_files import check_output, evaluate_and_write, print_table, print_written
+
 PROTOCOL_HELP = "voc07 (11-point, exact tenths), voc12 (area under the precision envelope) or coco (the 12 COCOeval numbers)"
-
-_STAT_NAMES = (
-    "AP @[.50:.95] all 100", "AP @.50 all 100", "AP @.75 all 100", "AP small", "AP medium", "AP large",
-    "AR @[.50:.95] all 1", "AR all 10", "AR all 100", "AR small", "AR medium", "AR large",
-)
-
 
 def register(app: typer.Typer) -> None:
     """Add the top-level ``eval`` command."""
@@ -60,21 +57,11 @@ def eval_command(
             + ("not both" if files_form else "one of the two"))
     if protocol is None:
         raise typer.BadParameter(f"--protocol is required: {PROTOCOL_HELP}")
-    if json_out is not None:
-        from eval.files import check_writable
-
-        check_writable(json_out, directory=False, option="--json")  # before the work, not after
+    check_output(json_out)  # before the work, not after
     if files_form:
         if gt is None or dets is None:
             raise typer.BadParameter("the result-file form needs both --gt and --dets")
-        from eval.file_eval import evaluate_files
-
-        result = evaluate_files(gt, dets, protocol, split=split, backend=backend)
-        written = []
-        if json_out is not None:
-            from eval.files import atomic_write_json
-
-            written = [atomic_write_json(json_out, result.to_json())]
+        result, written = evaluate_and_write(gt, dets, protocol, split, json_out, backend)
     else:
         if config is None or weights is None or data is None or json_out is None:
             raise typer.BadParameter("the model form needs --config, --weights, --data and --json")
@@ -99,11 +86,10 @@ def eval_command(
             from eval.files import atomic_write_json
 
             atomic_write_json(json_out, {**result.to_json(), "errors": analysis.to_json()})
-    _print_table(result)
+    print_table(result)
     if errors:
         _print_errors(analysis)
-    if written:
-        print("wrote " + ", ".join(f"{p}/ (devkit result files)" if p.is_dir() else str(p) for p in written))
+    print_written(written)
 
 
 def _print_errors(analysis) -> None:
@@ -121,24 +107,4 @@ def _print_errors(analysis) -> None:
     console.print(table)
     ap = analysis.ap50
     console.print("TIDE AP@50 (101-point): " + ("n/a" if ap != ap else f"{ap:.4f}") + "; second row: how many",
-                  highlight=False)
-
-
-def _print_table(result) -> None:
-    """Per-class AP (and, for coco, the 12 stats) as a Rich table on stdout."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{result.protocol} AP per class")
-    table.add_column("class")
-    table.add_column("AP", justify="right")
-    for name, ap in result.per_class.items():
-        table.add_row(name, "-" if ap is None else f"{ap:.4f}")
-    console = Console(soft_wrap=True)
-    console.print(table)
-    if result.stats is not None:
-        for label, value in zip(_STAT_NAMES, result.stats):
-            console.print(f"{label:<22} {value:.4f}", highlight=False)
-    m = result.mAP
-    console.print(f"mAP ({result.protocol}): " + ("n/a (no class has ground truth)" if m != m else f"{m:.4f}"),
                   highlight=False)

@@ -1,0 +1,107 @@
+"""``detladder eval --gt --dets``: the result-file form, with a route that skips Typer.
+
+Importing Typer (which imports pydantic) and every subcommand module costs
+~0.25 s, a third of an evaluation of 500,000 detections. ``lean_options``
+recognises the plain command line of this form (``eval`` followed only by
+``--gt``, ``--dets``, ``--protocol``, ``--split``, ``--json``, ``--backend``,
+each once, with a value); ``detect.cli.main`` then runs ``run`` directly.
+Anything else (``--help``, ``--errors``, the model form, a missing or
+repeated option, a value that looks like an option) goes through Typer,
+which parses it and reports usage errors as always. Both routes call the
+same functions here, so their output, files and exit codes are the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_OPTIONS = {"--gt": "gt", "--dets": "dets", "--protocol": "protocol", "--split": "split", "--json": "json_out",
+            "--backend": "backend"}
+
+STAT_NAMES = (
+    "AP @[.50:.95] all 100", "AP @.50 all 100", "AP @.75 all 100", "AP small", "AP medium", "AP large",
+    "AR @[.50:.95] all 1", "AR all 10", "AR all 100", "AR small", "AR medium", "AR large",
+)
+
+
+def lean_options(args: list[str]) -> dict | None:
+    """The options of a plain ``eval --gt G --dets D --protocol P [...]`` command line, or None for Typer."""
+    if not args or args[0] != "eval":
+        return None
+    values: dict = {}
+    rest, i = args[1:], 0
+    while i < len(rest):
+        if rest[i].startswith("--") and "=" in rest[i]:
+            name, value = rest[i].split("=", 1)
+            i += 1
+        elif i + 1 < len(rest):
+            name, value = rest[i], rest[i + 1]
+            i += 2
+        else:
+            return None
+        key = _OPTIONS.get(name)
+        if key is None or key in values or not value or value.startswith("-"):
+            return None
+        values[key] = value
+    if not {"gt", "dets", "protocol"} <= values.keys():
+        return None
+    for key in ("gt", "dets", "json_out"):
+        if key in values:
+            values[key] = Path(values[key])
+    return values
+
+
+def run(gt: Path, dets: Path, protocol: str, split: str = "test", json_out: Path | None = None,
+        backend: str = "ours") -> int:
+    """Evaluate, write ``--json`` (atomically), print the table and what was written; the exit code (0)."""
+    check_output(json_out)
+    result, written = evaluate_and_write(gt, dets, protocol, split, json_out, backend)
+    print_table(result)
+    print_written(written)
+    return 0
+
+
+def check_output(json_out: Path | None) -> None:
+    """``--json`` must be writable: checked before the work, not after."""
+    if json_out is not None:
+        from eval.files import check_writable
+
+        check_writable(json_out, directory=False, option="--json")
+
+
+def evaluate_and_write(gt: Path, dets: Path, protocol: str, split: str, json_out: Path | None, backend: str):
+    """``(EvalResult, [written paths])``; InputError on bad input, before anything is written."""
+    from eval.file_eval import evaluate_files
+
+    result = evaluate_files(gt, dets, protocol, split=split, backend=backend)
+    written = []
+    if json_out is not None:
+        from eval.files import atomic_write_json
+
+        written = [atomic_write_json(json_out, result.to_json())]
+    return result, written
+
+
+def print_written(written: list[Path]) -> None:
+    if written:
+        print("wrote " + ", ".join(f"{p}/ (devkit result files)" if p.is_dir() else str(p) for p in written))
+
+
+def print_table(result) -> None:
+    """Per-class AP (and, for coco, the 12 stats) as a Rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.protocol} AP per class")
+    table.add_column("class")
+    table.add_column("AP", justify="right")
+    for name, ap in result.per_class.items():
+        table.add_row(name, "-" if ap is None else f"{ap:.4f}")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    if result.stats is not None:
+        for label, value in zip(STAT_NAMES, result.stats):
+            console.print(f"{label:<22} {value:.4f}", highlight=False)
+    m = result.mAP
+    console.print(f"mAP ({result.protocol}): " + ("n/a (no class has ground truth)" if m != m else f"{m:.4f}"),
+                  highlight=False)

@@ -1,0 +1,98 @@
+"""The C kernels (eval/coco_native.c) against the numba ones and pycocotools: the same arrays, bit for bit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.coco_ap import coco_precision_recall
+from eval.coco_engine import kernels, read_plain_results
+from eval.coco_io import read_coco_ground_truth, read_coco_results_flat
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "tests" / "data" / "coco_val2014_sample"
+native = pytest.importorskip("eval.coco_native").load()
+pytestmark = pytest.mark.skipif(native is None, reason="no C compiler here: the numba kernels run instead")
+
+
+def _arrays(gt_path, res_path, engine):
+    truth = read_coco_ground_truth(gt_path, per_image=False)
+    dets = read_coco_results_flat(res_path, truth.image_ids, truth.category_ids, engine=engine)
+    return coco_precision_recall(truth.flat, dets, len(truth.image_ids), len(truth.class_names), engine=engine)
+
+
+def _pycocotools_arrays(gt_path, res_path):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        ev = COCOeval(gt, gt.loadRes(str(res_path)), iouType="bbox")
+        ev.evaluate()
+        ev.accumulate()
+    return ev.eval["precision"], ev.eval["recall"]
+
+
+@pytest.mark.parametrize("case", ["sample", "random", "crowds", "capped", "many_images"])
+def test_native_and_numba_give_pycocotools_arrays_bit_for_bit(coco_files, case):
+    """Both engines, every cell; big enough that matching and accumulation run in several threads."""
+    gt_path, res_path = {
+        "sample": lambda: (SAMPLE / "instances.json", SAMPLE / "results.json"),
+        "random": lambda: coco_files(21),
+        "crowds": lambda: coco_files(22, num_images=30, crowd_rate=0.5),
+        "capped": lambda: coco_files(23, max_per_pair=150),
+        "many_images": lambda: coco_files(24, num_images=400, num_cats=6),
+    }[case]()
+    ref_p, ref_r = _pycocotools_arrays(gt_path, res_path)
+    for engine in ("native", "numba"):
+        p, r = _arrays(gt_path, res_path, engine)[:2]
+        np.testing.assert_array_equal(p, ref_p, err_msg=engine)
+        np.testing.assert_array_equal(r, ref_r, err_msg=engine)
+
+
+def test_default_engine_is_native():
+    assert kernels() is native
+
+
+def test_scan_in_parts_equals_one_scan():
+    data = (SAMPLE / "results.json").read_bytes()
+    whole = native.scan(data, parts=1)
+    for parts in (2, 3, 7):
+        for a, b in zip(whole, native.scan(data, parts=parts)):
+            assert np.array_equal(a, b)
+    assert native.scan(b"[]", parts=3)[0].shape == (0, 2)
+    assert native.scan(b'[{"image_id": 1, "x": {"image_id": 2}}]', parts=3) is None
+
+
+def test_native_scanner_reads_what_the_numba_one_reads():
+    rng = np.random.default_rng(0)
+    rows = [f'{{"image_id": {i}, "category_id": {i % 5}, "bbox": [{x!r}, {x / 3!r}, 1e-3, 12345678901234567890], '
+            f'"score": {rng.random():.{i % 19}f}}}' for i, x in enumerate(rng.uniform(-5, 700, 400).tolist())]
+    data = ("[" + ",".join(rows) + "]").encode()
+    for a, b in zip(read_plain_results(data, "native"), read_plain_results(data, "numba")):
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.int64), b.view(np.int64))
+    assert read_plain_results(b'[{"image_id":1,"category_id":1,"bbox":[1,1,1,1],"score":1e400}]', "native") is None
+
+
+def test_radix_sort_is_numpys_stable_descending_argsort():
+    rng = np.random.default_rng(1)
+    scores = np.concatenate([rng.random(5000), np.round(rng.random(5000), 2), [0.0, -0.0, -1.5, 1e-300, -0.0, 0.0]])
+    np.testing.assert_array_equal(native.argsort_descending(scores), np.argsort(-scores, kind="stable"))
+
+
+def test_plain_eval_command_line_imports_neither_typer_nor_numba(tmp_path):
+    """The plain ``eval --gt --dets`` route imports neither Typer nor numba."""
+    code = ("import sys\n"
+            "from detect.cli import main\n"
+            f"rc = main(['eval', '--gt', {str(SAMPLE / 'instances.json')!r}, '--dets', "
+            f"{str(SAMPLE / 'results.json')!r}, '--protocol', 'coco', '--json', {str(tmp_path / 'o.json')!r}])\n"
+            "print('RC', rc, 'LOADED', [m for m in ('typer', 'numba', 'pydantic', 'torch') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "RC 0 LOADED []" in out.stdout, out.stdout + out.stderr
