@@ -13,6 +13,8 @@ same functions here, so their output, files and exit codes are the same.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 _OPTIONS = {"--gt": "gt", "--dets": "dets", "--protocol": "protocol", "--split": "split", "--json": "json_out",
@@ -53,7 +55,14 @@ def lean_options(args: list[str]) -> dict | None:
 
 def run(gt: Path, dets: Path, protocol: str, split: str = "test", json_out: Path | None = None,
         backend: str = "ours") -> int:
-    """Evaluate, write ``--json`` (atomically), print the table and what was written; the exit code (0)."""
+    """Evaluate, write ``--json`` (atomically), print the table and what was written; the exit code (0).
+
+    The evaluator never calls BLAS, so OpenBLAS is asked (unless the user
+    says otherwise) not to start one thread per core when numpy is imported:
+    that alone cost ~0.05 s wall and ~0.15 s CPU of this command.
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     check_output(json_out)
     result, written = evaluate_and_write(gt, dets, protocol, split, json_out, backend)
     print_table(result)
