@@ -65,7 +65,12 @@ def build(directory: Path) -> Path:
 
 @functools.lru_cache(maxsize=None)
 def load() -> "NativeKernels | None":
-    """The kernels, compiling them on first use; None when no C compiler works here (callers use numba)."""
+    """The kernels, compiling them on first use; None when no C compiler works here (callers use numba).
+
+    Also None when the C source is not installed beside this module (a wheel built without package data).
+    """
+    if not SOURCE.is_file():
+        return None
     for directory in _cache_dirs():
         path = library_path(directory)
         if not path.exists():
