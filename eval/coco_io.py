@@ -280,19 +280,55 @@ def read_coco_results(json_path: str | os.PathLike, image_ids: Sequence, categor
     return out
 
 
+def scan_in_background(json_path: str | os.PathLike, engine=None):
+    """Start reading and scanning a results file in a thread; returns ``wait()`` -> ``(data, plain)``.
+
+    The C scanner releases the GIL, so it runs while this thread parses the
+    annotation file. ``wait()`` re-raises what the thread raised (an
+    unreadable file); ``plain`` is None when the file is not in the plain form.
+    """
+    import threading
+
+    from eval.coco_engine import read_plain_results
+
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            data = read_file_bytes(json_path)
+            out["value"] = (data, read_plain_results(data, engine))
+        except BaseException as exc:  # noqa: BLE001 - handed to wait()
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in out:
+            raise out["error"]
+        return out["value"]
+
+    return wait
+
+
 def read_coco_results_flat(json_path: str | os.PathLike, image_ids: Sequence, category_ids: Sequence,
-                           engine=None):
+                           engine=None, scanned=None):
     """``read_coco_results`` as one ``eval.matching.FlatDets`` in file order (no per-image split).
 
-    ``engine``: the scanner of the plain form (``eval.coco_engine.kernels``).
+    ``engine``: the scanner of the plain form (``eval.coco_engine.kernels``);
+    ``scanned``: the ``wait`` of ``scan_in_background(json_path)``, started earlier.
     """
     from eval.matching import FlatDets
 
     from eval.coco_engine import read_plain_results
 
     path = Path(json_path)
-    data = read_file_bytes(path)
-    plain = read_plain_results(data, engine)  # the common form straight to arrays; None: anything else
+    if scanned is not None:
+        data, plain = scanned()
+    else:
+        data = read_file_bytes(path)
+        plain = read_plain_results(data, engine)  # the common form straight to arrays; None: anything else
     if plain is not None:
         img, cat, xywh, score = plain
         _first_bad((xywh[:, 2] <= 0) | (xywh[:, 3] <= 0), path, "detection", "box has w <= 0 or h <= 0", img, xywh)

@@ -53,11 +53,12 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
         if not with_files:
             raise InputError(dets, _why_no_result_file(dets, split, truth.class_names))
         return evaluate(truth.gts, detections, truth.class_names, protocol, report_classes=with_files)
-    from eval.coco_io import read_coco_results_flat
+    from eval.coco_io import read_coco_results_flat, scan_in_background
     from eval.mean_ap import evaluate_flat
 
+    scanned = scan_in_background(dets)  # the results file is scanned while the annotations are parsed
     truth = result_files.read_coco_ground_truth(gt, per_image=False)  # flat arrays only, no per-image split
-    flat_dets = read_coco_results_flat(dets, *_coco_ids(truth))
+    flat_dets = read_coco_results_flat(dets, *_coco_ids(truth), scanned=scanned)
     return evaluate_flat(truth.flat, flat_dets, len(truth.image_ids), truth.class_names, protocol)
 
 
