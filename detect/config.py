@@ -140,13 +140,32 @@ class WindowsConfig:
 
 @dataclass
 class GlobalPoolConfig:
-    """``model.region_head: global_pool``: the whole image pooled to one vector -> class scores + one box."""
+    """``model.region_head: global_pool``: the whole image's map -> class scores + one box (detect/detectors/regression.py).
+
+    The defaults are the head before issue 13 (global average pooling, smooth-L1, whole images), so that
+    model.pt files written before it load unchanged; configs/ladder/regression.yaml sets the rung's head.
+    """
+
+    ORDERED: ClassVar = (("crop_fraction_min", "crop_fraction_max"),)
 
     class_agnostic: bool = False  # one box for every class, or one box per class
     target: Literal["largest", "first"] = "largest"  # the one object per image the box is trained on
     topk: int = bounded(1, ge=1)  # detections per image at test time: its top-k classes, all with the one box
-    representation_size: int = bounded(128, ge=1)
-    pool_size: int = bounded(1, ge=1)  # 1 = global average pooling; p > 1 keeps a coarse p x p layout (OverFeat-style)
+    representation_size: int = bounded(128, ge=1)  # width of the two fully connected layers
+    pool_size: int = bounded(1, ge=1)  # the map is pooled to p x p cells, flattened; 1 = global average pooling
+    conv_channels: int = bounded(0, ge=0)  # a 3x3 stride-2 conv + ReLU of this many channels before pooling; 0 = none
+    box_loss: Literal["l2", "smooth_l1", "bins"] = "smooth_l1"  # l2/smooth_l1 on deltas; bins: edges over bins
+    bins: int = bounded(32, ge=2)  # bins per box edge across the image (box_loss: bins)
+    box_loss_weight: float = bounded(1.0, ge=0)  # the box loss's weight against the class cross-entropy
+    # Class scores from the box branch's layers (shared) or from the whole map pooled to one vector (avg, max)
+    class_pool: Literal["shared", "avg", "max"] = "shared"
+    # What each training sample shows (detect/data/object_crops.py; test images are always whole): image = the
+    # training image; crop / window / erase = one of its objects, in a window it fills crop_fraction_min..max of
+    # (sqrt of area ratio) that is cut out and resized (crop) or kept in place with the rest blanked (window),
+    # or in the whole image with the other objects blanked (erase).
+    train_view: Literal["image", "crop", "window", "erase"] = "image"
+    crop_fraction_min: float = bounded(0.2, gt=0, le=1)
+    crop_fraction_max: float = bounded(0.9, gt=0, le=1)
 
 
 @dataclass

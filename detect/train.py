@@ -27,6 +27,7 @@ import torch
 
 from detect.build import build_detector, rung_label
 from detect.config import Config, config_changes, config_from_tree, config_to_dict
+from detect.data.object_crops import object_crops
 from detect.data.training import BatchPlan, SkippedImage, TrainingSet, collate
 from detect.data.voc import VOCDataset
 from detect.engine import distributed
@@ -223,8 +224,8 @@ def _train(config: Config, out_dir, *, resume: bool, data_root, device: str, pro
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     plan = BatchPlan(len(voc), config.train.batch_size, config.seed, start, config.train.iterations,
                      flip=config.data.flip, rank=dist.rank, world_size=dist.world_size)
-    loader = torch.utils.data.DataLoader(TrainingSet(voc, props), batch_sampler=plan, collate_fn=collate,
-                                         num_workers=config.data.workers)
+    loader = torch.utils.data.DataLoader(TrainingSet(voc, props, crops=object_crops(config)), batch_sampler=plan,
+                                         collate_fn=collate, num_workers=config.data.workers)
     loop = _Loop(config, net, model, optimizer, scheduler, scaler, precision, dev, dist, run, log, class_names)
     loop.say = say if dist.is_main else (lambda message: None)
     last, val_map = loop.run(loader, start, seconds, progress and dist.is_main, stop_at)

@@ -77,12 +77,15 @@ def roi_head_losses_case():
 
 
 def global_pool_losses_case():
-    """detect/detectors/regression.py: global pooling -> class scores + one box, their loss."""
+    """detect/detectors/regression.py: the map (conv, pooled to a 2 x 2 grid) -> class scores + one box; the
+    sum of its losses with each box loss (l2, smooth_l1, bins), and the global-average-pooling head's."""
     from detect.detectors.regression import GlobalPoolHead
 
-    head = GlobalPoolHead(2, 2, representation_size=8).double().train()
+    heads = [GlobalPoolHead(2, 2, representation_size=8, pool_size=2, conv_channels=3, box_loss=loss, bins=5)
+             for loss in ("l2", "smooth_l1", "bins")] + [GlobalPoolHead(2, 2, representation_size=8)]
+    heads = [head.double().train() for head in heads]
     whole = [torch.tensor([[0.0, 0.0, IMAGE_SIZE[1], IMAGE_SIZE[0]]], dtype=torch.float64)]
-    return (lambda feat: _seeded_losses(head, feat, whole)), (_features(),)
+    return (lambda feat: sum(_seeded_losses(head, feat, whole) for head in heads)), (_features(),)
 
 
 #: name -> case builder. One line per operator.

@@ -38,15 +38,16 @@ def flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
 class TrainingSet(Dataset):
     """Indexes ``(image index, flip)`` pairs of a :class:`VOCDataset` into model-ready samples."""
 
-    def __init__(self, voc: VOCDataset, proposals: dict[str, np.ndarray] | None = None):
+    def __init__(self, voc: VOCDataset, proposals: dict[str, np.ndarray] | None = None, crops=None):
         self.voc = voc
         self.proposals = proposals
+        self.crops = crops  # detect/data/object_crops.py: (image, boxes, labels, position) -> a window's sample
 
     def __len__(self) -> int:
         return len(self.voc)
 
-    def __getitem__(self, item: tuple[int, bool]):
-        index, flip = item
+    def __getitem__(self, item: tuple[int, bool] | tuple[int, bool, int]):
+        index, flip = item[:2]  # a batch plan's items also carry their stream position
         try:
             image, ann = self.voc[index]
         except InputError as exc:  # a file that passed the up-front check but does not decode: skip it
@@ -62,6 +63,8 @@ class TrainingSet(Dataset):
             image = image[:, ::-1]
             boxes = flip_boxes(boxes, width)
             props = flip_boxes(props, width) if props is not None else None
+        if self.crops is not None and len(item) > 2:
+            image, boxes, labels = self.crops(image, boxes, labels, item[2])
         target = {"boxes": torch.from_numpy(boxes).reshape(-1, 4), "labels": torch.from_numpy(labels)}
         return to_tensor(image), target, (torch.from_numpy(props) if props is not None else None)
 
@@ -106,8 +109,8 @@ class BatchPlan(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return max(self.iterations - self.start, 0)
 
-    def batch(self, it: int) -> list[tuple[int, bool]]:
-        """The global batch of iteration ``it`` (all ranks)."""
+    def batch(self, it: int) -> list[tuple[int, bool, int]]:
+        """The global batch of iteration ``it`` (all ranks): ``(index, flip, stream position)``."""
         out, cached = [], {}
         for pos in range(it * self.batch_size, (it + 1) * self.batch_size):
             epoch = pos // self.n
@@ -115,7 +118,7 @@ class BatchPlan(torch.utils.data.Sampler):
                 cached[epoch] = epoch_order(self.seed, epoch, self.n)
             order, coins = cached[epoch]
             k = pos % self.n
-            out.append((int(order[k]), bool(coins[k]) and self.flip))
+            out.append((int(order[k]), bool(coins[k]) and self.flip, pos))
         return out
 
     def __iter__(self):
