@@ -409,7 +409,13 @@ int64_t sort_and_cut(const int64_t *perm, int64_t n, const int64_t *image, const
     int64_t *row = malloc(sizeof(int64_t) * (size_t)(n + 1));
     int64_t kept = -1;
     if (!a || !by_score || !row) goto done;
-    if (counting_sort_by(perm, n, image, 1, NULL, n_img, a)) goto done;               /* (image, order) */
+    int64_t sorted = 1; /* results files usually list their detections image by image already */
+    for (int64_t i = 1; i < n && sorted; i++) sorted = image[perm[i - 1]] <= image[perm[i]];
+    if (sorted) {
+        memcpy(a, perm, sizeof(int64_t) * (size_t)n);
+    } else if (counting_sort_by(perm, n, image, 1, NULL, n_img, a)) {
+        goto done;                                                                      /* (image, order) */
+    }
     if (argsort_descending(scores, a, n, by_score)) goto done;                         /* (-score, image, order) */
     if (counting_sort_by(by_score, n, label, n_img, image, n_cls * n_img, a)) goto done; /* (pair, -score, order) */
     kept = 0;

@@ -96,3 +96,18 @@ def test_plain_eval_command_line_imports_neither_typer_nor_numba(tmp_path):
             "print('RC', rc, 'LOADED', [m for m in ('typer', 'numba', 'pydantic', 'torch') if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "RC 0 LOADED []" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_shuffled_results_file_gives_pycocotools_arrays(tmp_path):
+    """Detections not listed image by image (the sort's other branch), equal scores in a new file order."""
+    import json
+
+    rows = json.loads((SAMPLE / "results.json").read_text())
+    order = np.random.default_rng(5).permutation(len(rows))
+    res = tmp_path / "shuffled.json"
+    res.write_text(json.dumps([rows[i] for i in order]))
+    ref_p, ref_r = _pycocotools_arrays(SAMPLE / "instances.json", res)
+    for engine in ("native", "numba"):
+        p, r = _arrays(SAMPLE / "instances.json", res, engine)[:2]
+        np.testing.assert_array_equal(p, ref_p, err_msg=engine)
+        np.testing.assert_array_equal(r, ref_r, err_msg=engine)
