@@ -24,9 +24,6 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
     ``split`` is used for VOC roots and result files only. ``backend="pycocotools"``
     (coco protocol on COCO JSON only) runs pycocotools' COCOeval as an oracle.
     """
-    from eval import result_files
-    from eval.mean_ap import evaluate
-
     gt, dets = Path(gt), Path(dets)
     if protocol not in PROTOCOLS:
         raise InputError(None, f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -38,15 +35,20 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
     if gt.is_dir() != dets.is_dir():
         raise InputError(dets, "a VOC root (directory) as --gt needs a directory of comp4_det_<split>_<class>.txt "
                                "files as --dets, and a COCO annotation JSON needs a COCO results JSON")
+    from eval import coco_io
+
     if backend == "pycocotools":
         if protocol != "coco" or gt.is_dir():
             raise InputError(None, "--backend pycocotools evaluates the coco protocol on COCO JSON files only")
         from eval.coco_backend import evaluate_with_pycocotools
 
-        truth = result_files.read_coco_ground_truth(gt)
-        result_files.read_coco_results(dets, *_coco_ids(truth))  # our checks and messages before pycocotools runs
+        truth = coco_io.read_coco_ground_truth(gt)
+        coco_io.read_coco_results(dets, *_coco_ids(truth))  # our checks and messages before pycocotools runs
         return evaluate_with_pycocotools(gt, dets)
     if gt.is_dir():
+        from eval import result_files  # the VOC readers (XML); the COCO path below does without them
+        from eval.mean_ap import evaluate
+
         truth = result_files.read_voc_ground_truth(gt, split)
         # a class without a result file has no detections (AP 0); but no file at all for the split is a mistake
         detections, with_files = result_files.read_voc_results(dets, split, truth.image_ids, truth.class_names)
@@ -57,7 +59,7 @@ def evaluate_files(gt: str | os.PathLike, dets: str | os.PathLike, protocol: str
     from eval.mean_ap import evaluate_flat
 
     scanned = scan_in_background(dets)  # the results file is scanned while the annotations are parsed
-    truth = result_files.read_coco_ground_truth(gt, per_image=False)  # flat arrays only, no per-image split
+    truth = coco_io.read_coco_ground_truth(gt, per_image=False)  # flat arrays only, no per-image split
     flat_dets = read_coco_results_flat(dets, *_coco_ids(truth), scanned=scanned)
     return evaluate_flat(truth.flat, flat_dets, len(truth.image_ids), truth.class_names, protocol)
 
