@@ -227,7 +227,7 @@ def test_resume_refuses_another_config_and_says_where_it_resumed(capfd, tmp_path
 
     assert main([str(a) for a in [*base, "--config", REGRESSION, "--resume", "--allow-config-change"]]) == 2
     note, line = capfd.readouterr().err.strip().splitlines()
-    assert note.startswith("detladder: resuming with a changed config (") and "model.proposals: 'rpn' ->" in note
+    assert note.startswith("detladder: resuming with a changed config (") and "data.image_size: 128 -> 64" in note
     assert "its weights do not fit the regression model" in line and "made with a faster_rcnn config" in line
     assert "missing (first: " in line and "unexpected (first: " in line
 
