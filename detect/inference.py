@@ -2,7 +2,9 @@
 
 * :func:`load_detector` reads our ``model.pt`` (weights + config + class names),
   a ``checkpoint.pt``, or a raw torchvision Faster R-CNN state dict (with a config
-  such as configs/coco/faster_rcnn_r50_fpn.yaml), always ``weights_only=True``.
+  such as configs/coco/faster_rcnn_r50_fpn.yaml), always ``weights_only=True``. The detector is
+  built without random init (the file fills every value) and its frozen batch norms run as one
+  fused op each (``detect.backbones.frozen_norm``).
 * :func:`run_detector` maps one batch of HxWx3 uint8 RGB arrays to per-image
   ``Detections`` (numpy; labels 0-based into the class list) and ``StageTimes``.
   Detectors that read precomputed proposals get them from
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from detect.backbones.frozen_norm import fuse_frozen_norms
 from detect.build import build_detector
 from detect.config import Config, apply_overrides, config_from_tree, config_to_dict, load_config
 from detect.data.tensors import to_tensor
@@ -63,12 +66,13 @@ def load_detector(weights: str | os.PathLike, config: Config | str | os.PathLike
     names = class_names or cfg.classes
     if not names:
         raise InputError(path, "these weights carry no class names and the config has no 'classes' list")
-    model = build_detector(cfg, len(names))
+    model = build_detector(cfg, len(names), init=False)  # every value comes from ``state`` (strict) next
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
         raise InputError(path, f"weights do not fit the model the config describes ({first})") from None
+    fuse_frozen_norms(model)  # one pass per frozen norm layer instead of two (detect.backbones.frozen_norm)
     return model.to(device).eval(), cfg, list(names)
 
 
