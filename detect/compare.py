@@ -115,6 +115,12 @@ def _training_record(run_dir: Path) -> dict | None:
         return None
 
 
+def _kept_row(run_dir: Path, config, fingerprint: dict) -> bool:
+    """True if an earlier compare measured this variant with the same config on the same images."""
+    record = _read_json(run_dir / "compare.json")
+    return record.get("config_hash") == config_hash(config) and record.get("fingerprint") == fingerprint
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
@@ -179,6 +185,7 @@ def compare(
     threads: int | None = None,
     schedule_scale: float = 1.0,
     results: Sequence[tuple[str, str | os.PathLike]] = (),
+    jobs: int = 1,
 ) -> dict:
     """Compare detector configs on one dataset; writes OUT/metrics.json and the report; returns the metrics.
 
@@ -190,7 +197,9 @@ def compare(
     for timing (None: one, so that per-image latencies hold on shared cores); the report
     warns when the machine was busy while timing. ``schedule_scale`` multiplies every
     config's training iterations (``demo --quick``). ``results``: (name, path) of result files from
-    any detector, evaluated as more rows (``detect.result_variants``). Raises ``InputError`` for a missing dataset or a bad config
+    any detector, evaluated as more rows (``detect.result_variants``). ``jobs`` > 1 trains that many variants
+    at once on the CPU, each in its own process with ``threads`` (default: cores / jobs) torch threads,
+    before any is measured (detect/compare_parallel.py). Raises ``InputError`` for a missing dataset or a bad config
     (before any work starts); a variant that fails while training or measuring
     becomes a ``failed`` row instead.
     """
@@ -218,6 +227,8 @@ def compare(
     if len(dataset) == 0:
         raise InputError(data_root, f"split {split!r} has no usable images")
     device = _pick_device(device)
+    jobs = max(1, jobs) if device == "cpu" else 1
+    train_threads = threads or (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = {
         "schema_version": SCHEMA_VERSION, "protocol": protocol,
@@ -227,8 +238,8 @@ def compare(
         "settings": held_equal(configs, data_root, split, protocol, device),
         "machine": machine_info(device),
         "timing": {"images": len(dataset), "warmup": warmup, "batch size": 1, "statistic": "median",
-                   "torch threads": threads or 1, "training torch threads": threads or _default_threads(),
-                   "busy": None},
+                   "torch threads": threads or 1, "training torch threads": train_threads or _default_threads(),
+                   "training jobs": jobs, "busy": None},
         "examples": write_examples(dataset, out_dir, examples),
         "variants": [],
     }
@@ -236,19 +247,25 @@ def compare(
     fingerprint = {"data_root": str(data_root.resolve()), "split": split, "protocol": protocol,
                    "images": len(dataset), "examples": example_ids}
     memo = ProposalMemo()
+    kept = {name for name, config in configs.items() if _kept_row(out_dir / name, config, fingerprint)}
+    if jobs > 1 and len(configs) - len(kept) > 1:
+        from detect.compare_parallel import train_in_parallel
+
+        train_in_parallel({n: c for n, c in configs.items() if n not in kept}, out_dir, data_root, force=train,
+                          device=device, jobs=jobs, threads=train_threads, log=log)
+        train = False  # trained just now: the pass below measures them (and retrains only a failed one)
     for k, (name, path) in enumerate(zip(names, config_paths)):
         config = configs[name]
         log(f"[{k + 1}/{len(names)}] {name} ({rung_name(config)})")
         row_path = out_dir / name / "compare.json"
-        record = _read_json(row_path)
-        if record.get("config_hash") == config_hash(config) and record.get("fingerprint") == fingerprint:
+        if name in kept:
             log("  finished earlier with the same config: kept")
-            row = record["row"]
+            row = _read_json(row_path)["row"]
         else:
             try:
                 row = run_variant(name, path, config, out_dir, data_root, dataset, example_ids, protocol,
                                   force_train=train, device=device, warmup=warmup, log=log, memo=memo,
-                                  progress=progress, threads=threads)
+                                  progress=progress and jobs == 1, threads=train_threads)
                 atomic_write_json(row_path, {"config_hash": config_hash(config), "fingerprint": fingerprint,
                                              "row": row})
             except (KeyboardInterrupt, SystemExit):

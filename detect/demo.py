@@ -67,11 +67,13 @@ def ensure_dataset(root: Path, train: int, test: int, seed: int, image_size: int
 def run_demo(out: str | os.PathLike = "runs/demo", *, device: str | None = None,
              train_images: int = DEMO_TRAIN_IMAGES, test_images: int = DEMO_TEST_IMAGES,
              config_dir: str | os.PathLike | None = None, overrides=(), log=None,
-             progress: bool = False, quick: bool = False, threads: int | None = None) -> tuple[dict, Path]:
+             progress: bool = False, quick: bool = False, threads: int | None = None,
+             jobs: int | None = None) -> tuple[dict, Path]:
     """Synthesise the data, compare the five ladder configs; returns (metrics, compare directory).
 
     ``quick`` uses :data:`QUICK_TRAIN_IMAGES` + :data:`QUICK_TEST_IMAGES` images and scales every
-    schedule by :data:`QUICK_SCHEDULE_SCALE`; ``threads`` goes to :func:`detect.compare.compare`.
+    schedule by :data:`QUICK_SCHEDULE_SCALE`; ``threads`` and ``jobs`` go to :func:`detect.compare.compare`
+    (``jobs`` default: two rungs trained at once where there are two cores; ``compare`` ignores it on a GPU).
     Re-running continues where an interrupted demo stopped (compare resumes).
     """
     from detect.compare import _stderr, compare
@@ -84,5 +86,6 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, device: str | None = None,
     data = ensure_dataset(out / "data", train_images, test_images, DEMO_SEED, DEMO_IMAGE_SIZE, log)
     compare_dir = out / "compare"
     metrics = compare(data, configs, compare_dir, split="test", device=device, overrides=overrides, log=log,
-                      progress=progress, threads=threads, schedule_scale=QUICK_SCHEDULE_SCALE if quick else 1.0)
+                      progress=progress, threads=threads, schedule_scale=QUICK_SCHEDULE_SCALE if quick else 1.0,
+                      jobs=jobs if jobs is not None else min(2, os.cpu_count() or 1))
     return metrics, compare_dir

@@ -47,6 +47,9 @@ def compare_command(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads for training and "
                                           "timing (default: all cores to train, one to time)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Train this many variants at once on the CPU, each in "
+                             "its own process with cores/jobs threads, before timing any (2 suits a 2-core "
+                             "machine: several ops are single-threaded)."),
 ) -> int:
     """Train (or load), evaluate and time each config on the same data; write metrics.json and the report.
 
@@ -77,7 +80,7 @@ def compare_command(
     parsed = [parse_results_option(value) for value in results]  # NAME=PATH checked before any work
     metrics = compare(data, list(configs or []) + [Path(a) for a in extra], out, train=train, split=split,
                       protocol=protocol, overrides=overrides, device=device, progress=progress_enabled(),
-                      threads=threads, results=parsed)
+                      threads=threads, results=parsed, jobs=jobs)
     code = print_summary(metrics, out)
     names = {name for name, _ in parsed}
     bad = [v for v in metrics["variants"] if v["name"] in names and v["status"] != "ok"]
@@ -93,7 +96,9 @@ def demo_command(
     quick: bool = typer.Option(False, "--quick", help="A smaller dataset and shorter schedules: the same "
                                "report in about a quarter of the time, with lower mAPs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads for training and "
-                                          "timing (default: all cores to train, one to time)."),
+                                          "timing (default: one per training process, one to time)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Rungs trained at once, one process "
+                                       "each (default: 2 on a CPU with 2 or more cores; 1 on a GPU)."),
 ) -> int:
     """Synthesise the default dataset, train and compare the five ladder rungs, write the report.
 
@@ -110,7 +115,8 @@ def demo_command(
     from eval.files import check_writable
 
     out = check_writable(out or Path("runs/demo-quick" if quick else "runs/demo"), directory=True)
-    metrics, compare_dir = run_demo(out, device=device, progress=progress_enabled(), quick=quick, threads=threads)
+    metrics, compare_dir = run_demo(out, device=device, progress=progress_enabled(), quick=quick, threads=threads,
+                                    jobs=jobs)
     return print_summary(metrics, compare_dir)
 
 

@@ -210,3 +210,19 @@ def test_ladder_rows_describe_what_each_rung_runs():
     assert describe_rung(faster) == ("RPN on shared features", "RoIAlign on shared features → MLP head")
     rcnn = load_config(ladder / "rcnn.yaml", ["model.crop.size=40"])
     assert describe_rung(rcnn)[1] == "40 px crop-and-warp → backbone → softmax head"
+
+
+def test_jobs_train_variants_in_their_own_processes_with_the_same_results(synth_root, tmp_path):
+    """``jobs=2``: two variants train at once, one process and one thread each; the rows equal a one-at-a-time run."""
+    configs = [_tiny(tmp_path, "faster", "faster_rcnn"), _tiny(tmp_path, "regress", "regression")]
+    one = compare(synth_root, configs, tmp_path / "one", device="cpu", log=None, threads=1)
+    lines = []
+    two = compare(synth_root, configs, tmp_path / "two", device="cpu", log=lines.append, threads=1, jobs=2)
+    assert any("2 at a time" in line for line in lines)
+    assert two["timing"]["training jobs"] == 2 and two["timing"]["training torch threads"] == 1
+    for a, b in zip(one["variants"], two["variants"]):
+        assert a["name"] == b["name"] and b["status"] == "ok"
+        assert a["mAP"] == b["mAP"] and a["per_class"] == b["per_class"]  # same engine, same threads: same model
+        assert b["train_seconds"] > 0
+    assert not any("training (" in line for line in lines[lines.index(next(
+        line for line in lines if line.startswith("[1/2]"))):])  # the measuring pass trains nothing again
