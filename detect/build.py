@@ -136,13 +136,15 @@ def crop_head_part(config, backbone, num_classes: int) -> nn.Module:
 
 
 def global_pool_part(config, backbone, num_classes: int) -> nn.Module:
-    """The whole feature map pooled to one vector -> class scores + one box (``model.global_pool``)."""
+    """The whole image's map, pooled to a small grid -> class scores + one box (``model.global_pool``)."""
     from detect.detectors.regression import GlobalPoolHead
 
     pool = config.model.global_pool
     return GlobalPoolHead(backbone.out_channels, num_classes, representation_size=pool.representation_size,
-                          pool_size=pool.pool_size, class_agnostic=pool.class_agnostic, target=pool.target,
-                          topk=pool.topk, score_thresh=config.test.score_thresh)
+                          pool_size=pool.pool_size, conv_channels=pool.conv_channels, box_loss=pool.box_loss,
+                          bins=pool.bins, box_loss_weight=pool.box_loss_weight, class_pool=pool.class_pool,
+                          class_agnostic=pool.class_agnostic, target=pool.target, topk=pool.topk,
+                          score_thresh=config.test.score_thresh)
 
 
 REGION_HEADS: dict[str, Part] = {
