@@ -102,8 +102,8 @@ def demo_command(
 ) -> int:
     """Synthesise the default dataset, train and compare the five ladder rungs, write the report.
 
-    Needs no data, no weights and no network. On a 2-core CPU the full demo takes about 8.5 minutes of
-    both cores and --quick about 2.5 (docs/report.md gives the measured figures).
+    Needs no data, no weights and no network. On a 2-core CPU with bfloat16 units the full demo takes
+    about 7 minutes and --quick about 2 (docs/report.md gives the measured figures).
     Re-running the same command continues from what finished.
 
     Example: detladder demo --quick
