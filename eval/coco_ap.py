@@ -107,6 +107,12 @@ def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_class
     recall, scores, tp, fp, npig)`` with ``scores`` / ``tp`` / ``fp`` (D,) of
     the kept detections and ``npig`` (K, A) the objects counted per class and area range.
     """
+    return _precision_recall(gt, dets, num_images, num_classes, engine)[:6]
+
+
+def _precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int, engine=None):
+    """``coco_precision_recall``'s six arrays, then ``order`` (the kept rows class by class, each by descending
+    score) and ``class_start`` (K + 1,) that cuts it by class."""
     idx, rank, tp, fp, order = match_coco(gt, dets, num_images, engine)
     labels = dets.label[idx]
     scores = dets.scores[idx]
@@ -122,7 +128,7 @@ def coco_precision_recall(gt: FlatGT, dets: FlatDets, num_images: int, num_class
     args = (class_start, rank[order], tp[order], fp[order], npig.astype(np.int64), np.array(MAX_DETS, np.int64),
             RECALL_THRESHOLDS, precision, recall)
     in_chunks(lambda k0, k1: k.accumulate(*args, k0=k0, k1=k1), class_start, k)
-    return precision, recall, scores, tp, fp, npig
+    return precision, recall, scores, tp, fp, npig, order, class_start
 
 
 def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int, engine=None):
@@ -133,7 +139,8 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int,
     ``curves`` {class index: (precision (101,), recall thresholds)} at IoU .5;
     ``pooled`` (precision, recall) at IoU .5, area all, over all classes.
     """
-    precision, recall, scores, tp, fp, npig = coco_precision_recall(gt, dets, num_images, num_classes, engine)
+    precision, recall, scores, tp, fp, npig, by_class, class_start = _precision_recall(gt, dets, num_images,
+                                                                                      num_classes, engine)
     stats = summarize(precision, recall)
     ap = np.full(num_classes, np.nan)
     curves = {}
@@ -144,7 +151,14 @@ def coco_evaluate(gt: FlatGT, dets: FlatDets, num_images: int, num_classes: int,
             curves[k] = (precision[0, :, k, 0, 2].copy(), RECALL_THRESHOLDS.copy())
     tp0, fp0 = (tp & np.uint64(1)).astype(bool), (fp & np.uint64(1)).astype(bool)  # area all, IoU .50
     counted = tp0 | fp0
-    order = np.flatnonzero(counted)[kernels(engine).argsort_descending(scores[counted])]
+    k = kernels(engine)
+    if hasattr(k, "pooled_order"):  # the classes' score orders merged: the same order as the sort below
+        mask = counted[by_class]
+        before = np.zeros(len(mask) + 1, np.int64)
+        np.cumsum(mask, out=before[1:])
+        order = k.pooled_order(by_class[mask], before[class_start], scores)
+    else:
+        order = np.flatnonzero(counted)[k.argsort_descending(scores[counted])]
     ctp = np.cumsum(tp0[order], dtype=np.float64)
     cfp = np.cumsum(fp0[order], dtype=np.float64)
     total = float(npig[:, 0].sum())

@@ -101,6 +101,18 @@ def read_plain_results(data: bytes, engine=None):
     which form; anything else goes through orjson). ``engine``: a name for
     ``kernels`` or a kernels object.
     """
+    rows = read_plain_rows(data, engine)
+    if rows is None:
+        return None
+    ids, values = rows
+    return ids[:, 0], ids[:, 1], values[:, :4], values[:, 4]
+
+
+def read_plain_rows(data: bytes, engine=None):
+    """``read_plain_results`` as the scanner's rows: ``(ids (n, 2) int64, values (n, 5) float64)`` or None.
+
+    ids: image id, category id; values: x, y, w, h, score; both C-contiguous.
+    """
     scanned = kernels(engine).scan(data)
     if scanned is None:
         return None
@@ -110,7 +122,7 @@ def read_plain_results(data: bytes, engine=None):
         if not np.isfinite(tokens).all():  # 1e400: the general path names it
             return None
         values.reshape(-1)[hard[:, 0]] = tokens
-    return ids[:, 0], ids[:, 1], values[:, :4], values[:, 4]
+    return ids, values
 
 
 def available_cpus() -> int:

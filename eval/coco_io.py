@@ -289,14 +289,16 @@ def scan_in_background(json_path: str | os.PathLike, engine=None):
     """
     import threading
 
-    from eval.coco_engine import read_plain_results
+    from eval.coco_engine import kernels, read_plain_rows
+
+    kernels(engine)  # imported and loaded here: the thread below then never waits for the GIL to do it
 
     out: dict = {}
 
     def run() -> None:
         try:
             data = read_file_bytes(json_path)
-            out["value"] = (data, read_plain_results(data, engine))
+            out["value"] = (data, read_plain_rows(data, engine))
         except BaseException as exc:  # noqa: BLE001 - handed to wait()
             out["error"] = exc
 
@@ -321,16 +323,20 @@ def read_coco_results_flat(json_path: str | os.PathLike, image_ids: Sequence, ca
     """
     from eval.matching import FlatDets
 
-    from eval.coco_engine import read_plain_results
+    from eval.coco_engine import kernels, read_plain_rows
 
     path = Path(json_path)
     if scanned is not None:
         data, plain = scanned()
     else:
         data = read_file_bytes(path)
-        plain = read_plain_results(data, engine)  # the common form straight to arrays; None: anything else
+        plain = read_plain_rows(data, engine)  # the common form straight to arrays; None: anything else
     if plain is not None:
-        img, cat, xywh, score = plain
+        flat = _finish_in_c(plain, image_ids, category_ids, kernels(engine))
+        if flat is not None:
+            return flat
+        ids, values = plain
+        img, cat, xywh, score = ids[:, 0], ids[:, 1], values[:, :4], values[:, 4]
         _first_bad((xywh[:, 2] <= 0) | (xywh[:, 3] <= 0), path, "detection", "box has w <= 0 or h <= 0", img, xywh)
     else:
         with no_gc():
@@ -354,6 +360,43 @@ def read_coco_results_flat(json_path: str | os.PathLike, image_ids: Sequence, ca
     return FlatDets(image=img_order[img_pos].astype(np.int64), label=cat_order[cat_pos].astype(np.int64),
                     boxes=boxes, scores=score, order=np.arange(len(score), dtype=np.int64),
                     box_area=xywh[:, 2] * xywh[:, 3])
+
+
+def _id_table(ids: Sequence):
+    """``(table, lo)`` with ``table[id - lo]`` the index of ``id`` in ``ids`` (-1 elsewhere); None unless the ids
+    are distinct integers in a dense range (the C path's condition; the numpy path handles every other case)."""
+    if not len(ids) or not set(map(type, ids)) <= {int}:
+        return None
+    try:
+        ref = np.array(ids, dtype=np.int64)
+    except OverflowError:
+        return None
+    lo, hi = int(ref.min()), int(ref.max())
+    if hi - lo > 4 * len(ref) + 1024:
+        return None
+    table = np.full(hi - lo + 1, -1, np.int64)
+    table[ref - lo] = np.arange(len(ref))
+    if int((table >= 0).sum()) != len(ref):  # a repeated id
+        return None
+    return table, lo
+
+
+def _finish_in_c(rows, image_ids: Sequence, category_ids: Sequence, k):
+    """The scanned rows as ``FlatDets`` in one C pass (``finish_results``), or None: no C kernels, ids the
+    table cannot hold, or a problem in some row (the numpy path names it)."""
+    from eval.matching import FlatDets
+
+    if not hasattr(k, "finish_results"):
+        return None
+    images, cats = _id_table(image_ids), _id_table(category_ids)
+    if images is None or cats is None:
+        return None
+    finished = k.finish_results(*rows, *images, *cats)
+    if finished is None:
+        return None
+    image, label, boxes, box_area, scores = finished
+    return FlatDets(image=image, label=label, boxes=boxes, scores=scores, order=np.arange(len(scores), dtype=np.int64),
+                    box_area=box_area)
 
 
 def write_coco_results(path: str | os.PathLike, image_ids: Sequence, dets: Sequence[Detections],

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 SOURCE = Path(__file__).with_name("coco_native.c")
+SOURCES = (SOURCE, SOURCE.with_name("coco_native_post.c"))  # compiled together into one library
 FLAGS = ("-O2", "-std=c99", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math")
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 # the shortest result, {"image_id":1,"category_id":1,"bbox":[1,1,1,1],"score":1}: n bytes hold at most
@@ -37,7 +38,8 @@ MIN_RESULT_BYTES = 57
 
 def library_path(directory: Path | None = None) -> Path:
     """Where the compiled library of this source, these flags and this machine lives (or will)."""
-    tag = hashlib.sha256(SOURCE.read_bytes() + repr((FLAGS, platform.machine(), sys.platform)).encode())
+    tag = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES) + repr((FLAGS, platform.machine(),
+                                                                          sys.platform)).encode())
     name = f"coco_native-{tag.hexdigest()[:16]}.so"
     return (directory or _cache_dirs()[0]) / name
 
@@ -55,7 +57,7 @@ def build(directory: Path) -> Path:
     os.close(fd)
     try:
         compiler = os.environ.get("CC", "cc").split()
-        subprocess.run([*compiler, *FLAGS, "-o", tmp, str(SOURCE)], check=True, capture_output=True, timeout=120)
+        subprocess.run([*compiler, *FLAGS, "-o", tmp, *map(str, SOURCES)], check=True, capture_output=True, timeout=120)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -67,9 +69,9 @@ def build(directory: Path) -> Path:
 def load() -> "NativeKernels | None":
     """The kernels, compiling them on first use; None when no C compiler works here (callers use numba).
 
-    Also None when the C source is not installed beside this module (a wheel built without package data).
+    Also None when the C sources are not installed beside this module (a wheel built without package data).
     """
-    if not SOURCE.is_file():
+    if not all(p.is_file() for p in SOURCES):
         return None
     for directory in _cache_dirs():
         path = library_path(directory)
@@ -108,8 +110,10 @@ class NativeKernels:
         lib.accumulate.argtypes = [_I64, _I64] + [_PTR] * 5 + [_I64, _I64, _PTR, _I64, _PTR, _I64, _I64, _PTR, _PTR]
         lib.argsort_descending.argtypes = [_PTR, _PTR, _I64, _PTR]
         lib.sort_and_cut.argtypes = [_PTR, _I64, _PTR, _PTR, _PTR, _I64, _I64, _I64, _PTR, _PTR, _PTR]
+        lib.finish_results.argtypes = [_I64, _PTR, _PTR, _PTR, _I64, _I64, _PTR, _I64, _I64] + [_PTR] * 5
+        lib.pooled_order.argtypes = [_PTR, _PTR, _I64, _PTR, _PTR]
         for f in (lib.scan_results, lib.stable_argsort_int, lib.match_pairs, lib.accumulate, lib.argsort_descending,
-                  lib.sort_and_cut):
+                  lib.sort_and_cut, lib.finish_results, lib.pooled_order):
             f.restype = _I64
         self._lib = lib
 
@@ -148,6 +152,32 @@ class NativeKernels:
         offsets = np.cumsum([0] + [len(o[0]) for o in out[:-1]])
         hard = np.concatenate([o[2] + np.array([off * 5, 0, 0]) for o, off in zip(out, offsets)])
         return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]), hard
+
+    def finish_results(self, ids: np.ndarray, values: np.ndarray, img_table: np.ndarray, img_lo: int,
+                       cat_table: np.ndarray, cat_lo: int):
+        """Scanned rows ((n, 2) ids, (n, 5) values) -> ``(image, label, boxes, box_area, scores)``, or None.
+
+        ``img_table[id - img_lo]`` is an image id's index (-1: not in the ground
+        truth), likewise ``cat_table``. None when a row has ``w <= 0``, ``h <= 0``
+        or an id outside the tables: the numpy path then words the message.
+        """
+        n = len(ids)
+        image, label, boxes = np.empty(n, np.int64), np.empty(n, np.int64), np.empty((n, 4))
+        area, scores = np.empty(n), np.empty(n)
+        bad = self._lib.finish_results(n, _ptr(ids, np.int64), _ptr(values, np.float64), _ptr(img_table, np.int64),
+                                       img_lo, len(img_table), _ptr(cat_table, np.int64), cat_lo, len(cat_table),
+                                       image.ctypes.data, label.ctypes.data, boxes.ctypes.data, area.ctypes.data,
+                                       scores.ctypes.data)
+        return None if bad else (image, label, boxes, area, scores)
+
+    def pooled_order(self, rows: np.ndarray, class_start: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``rows[np.argsort(-scores[rows], kind="stable")]`` for rows listed class by class (``class_start``),
+        each class already by descending score: a merge of the classes."""
+        out = np.empty(len(rows), np.int64)
+        if self._lib.pooled_order(_ptr(rows, np.int64), _ptr(class_start, np.int64), len(class_start) - 1,
+                                  _ptr(scores, np.float64), out.ctypes.data) < 0:
+            raise MemoryError("pooled_order")
+        return out
 
     def stable_argsort_int(self, keys: np.ndarray, num_keys: int) -> np.ndarray:
         keys = np.ascontiguousarray(keys, np.int64)

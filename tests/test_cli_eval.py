@@ -196,3 +196,51 @@ def test_errors_option_in_the_model_form_reads_the_written_devkit_files(tmp_path
     assert errors == analyse_error_files(synth_root, tmp_path / "m_voc", "test").to_json()
     assert errors["counts"]["Miss"] + errors["counts"]["Loc"] + errors["counts"]["Cls"] > 0
     assert "TIDE errors" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("per_class, stats, m_ap", [
+    ({"cat": 0.5, "dog": None}, None, 0.5),
+    ({"a": 0.123456}, [0.1] * 12, 0.123456),
+    ({"a_rather_long_class_name_of_some_length": 1.0, "b": 0.0}, [0.25] * 12, 0.5),
+    ({"x" * 30: 0.5, "y" * 3: None}, None, float("nan")),
+    ({"person": None}, None, float("nan")),
+])
+@pytest.mark.parametrize("protocol", ["coco", "voc07", "voc12"])
+def test_plain_table_is_the_text_rich_prints(monkeypatch, per_class, stats, m_ap, protocol):
+    """Without Rich (the fast route) the table is byte for byte what Rich prints to a pipe."""
+    import io
+
+    from detect.cli import eval_files
+
+    for name in eval_files._RICH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    result = types.SimpleNamespace(protocol=protocol, per_class=per_class, stats=stats, mAP=m_ap)
+    outputs = []
+    for plain in (True, False):
+        buffer = io.BytesIO()
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(buffer, encoding="utf-8"))
+        if not plain:
+            monkeypatch.setattr(eval_files, "plain_table", lambda result: None)
+        else:
+            assert eval_files.plain_table(result) is not None
+        eval_files.print_table(result)
+        sys.stdout.flush()
+        outputs.append(buffer.getvalue())
+    assert outputs[0] == outputs[1]
+
+
+def test_plain_table_leaves_markup_wide_tables_and_colour_to_rich(monkeypatch):
+    import io
+
+    from detect.cli import eval_files
+
+    for name in eval_files._RICH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    make = lambda per_class: types.SimpleNamespace(protocol="coco", per_class=per_class, stats=None, mAP=0.5)  # noqa
+    assert eval_files.plain_table(make({"cat": 0.5})) is not None
+    for per_class in ({"[bold]cat": 0.5}, {"caf\u00e9": 0.5}, {"x" * 80: 0.5}, {}):
+        assert eval_files.plain_table(make(per_class)) is None
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert eval_files.plain_table(make({"cat": 0.5})) is None

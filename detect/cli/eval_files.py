@@ -96,8 +96,50 @@ def print_written(written: list[Path]) -> None:
         print("wrote " + ", ".join(f"{p}/ (devkit result files)" if p.is_dir() else str(p) for p in written))
 
 
+# Environment variables that change what Rich prints (colour, width, terminal detection): with any of them set,
+# the table goes through Rich itself.
+_RICH_ENV = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES", "JUPYTER_COLUMNS",
+             "JUPYTER_LINES")
+
+
+def plain_table(result) -> str | None:
+    """The exact text Rich prints for ``print_table`` when stdout is a file or pipe, or None where Rich must run.
+
+    Importing Rich costs ~0.03 s a process. For the common case (stdout not a
+    terminal, UTF-8, no variable Rich reads, class names of printable ASCII
+    without markup brackets, a table within Rich's 80 columns) the table is
+    the same bytes written directly (tests/test_cli_eval.py compares both).
+    """
+    out = sys.stdout
+    if (sys.platform == "win32" or any(v in os.environ for v in _RICH_ENV) or out is None or out.isatty()
+            or (getattr(out, "encoding", None) or "").lower().replace("-", "") != "utf8" or not result.per_class):
+        return None
+    names = list(result.per_class)
+    aps = ["-" if ap is None else f"{ap:.4f}" for ap in result.per_class.values()]
+    if not all(n.isascii() and n.isprintable() and "[" not in n and "]" not in n for n in names):
+        return None
+    w1, w2 = max(5, *map(len, names)), max(2, *map(len, aps))
+    if w1 + w2 + 7 > 80:
+        return None
+    lines = [f"{result.protocol} AP per class",
+             "\u250f" + "\u2501" * (w1 + 2) + "\u2533" + "\u2501" * (w2 + 2) + "\u2513",
+             "\u2503 " + "class".ljust(w1) + " \u2503 " + "AP".rjust(w2) + " \u2503",
+             "\u2521" + "\u2501" * (w1 + 2) + "\u2547" + "\u2501" * (w2 + 2) + "\u2529"]
+    lines += ["\u2502 " + n.ljust(w1) + " \u2502 " + a.rjust(w2) + " \u2502" for n, a in zip(names, aps)]
+    lines.append("\u2514" + "\u2500" * (w1 + 2) + "\u2534" + "\u2500" * (w2 + 2) + "\u2518")
+    if result.stats is not None:
+        lines += [f"{label:<22} {value:.4f}" for label, value in zip(STAT_NAMES, result.stats)]
+    m = result.mAP
+    lines.append(f"mAP ({result.protocol}): " + ("n/a (no class has ground truth)" if m != m else f"{m:.4f}"))
+    return "\n".join(lines) + "\n"
+
+
 def print_table(result) -> None:
     """Per-class AP (and, for coco, the 12 stats) as a Rich table on stdout."""
+    text = plain_table(result)
+    if text is not None:
+        sys.stdout.write(text)
+        return
     from rich.console import Console
     from rich.table import Table
 

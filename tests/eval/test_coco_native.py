@@ -111,3 +111,39 @@ def test_a_shuffled_results_file_gives_pycocotools_arrays(tmp_path):
         p, r = _arrays(SAMPLE / "instances.json", res, engine)[:2]
         np.testing.assert_array_equal(p, ref_p, err_msg=engine)
         np.testing.assert_array_equal(r, ref_r, err_msg=engine)
+
+
+def test_results_finished_in_c_equal_the_numpy_path(coco_files):
+    """finish_results (coco_native_post.c) against the numpy code it replaces; a bad row falls back to it."""
+    gt_path, res_path = coco_files(31, num_images=40)
+    truth = read_coco_ground_truth(gt_path, per_image=False)
+
+    class NumpyOnly:  # the native kernels without the C finishing step
+        def __getattr__(self, name):
+            if name in ("finish_results", "pooled_order"):
+                raise AttributeError(name)
+            return getattr(native, name)
+
+    fast = read_coco_results_flat(res_path, truth.image_ids, truth.category_ids, engine="native")
+    slow = read_coco_results_flat(res_path, truth.image_ids, truth.category_ids, engine=NumpyOnly())
+    for field in ("image", "label", "boxes", "scores", "order", "box_area"):
+        a, b = getattr(fast, field), getattr(slow, field)
+        assert a.dtype == b.dtype and np.array_equal(a, b), field
+    assert native.finish_results(np.array([[1, 1]]), np.array([[0.0, 0, 1, 0, 0.5]]), np.array([0]), 1,
+                                 np.array([0]), 1) is None  # h = 0
+    assert native.finish_results(np.array([[2, 1]]), np.array([[0.0, 0, 1, 1, 0.5]]), np.array([0]), 1,
+                                 np.array([0]), 1) is None  # image id 2 unknown
+
+
+def test_pooled_order_is_a_stable_sort_by_descending_score():
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        num_classes = int(rng.integers(1, 9))
+        labels = np.sort(rng.integers(0, num_classes, int(rng.integers(0, 300))))
+        scores = rng.choice([0.0, -0.0, 0.25, 0.5, 0.75, 1.0, 1e-300], len(labels)) if trial % 2 else rng.random(
+            len(labels))
+        rows = np.concatenate([np.flatnonzero(labels == k)[np.argsort(-scores[labels == k], kind="stable")]
+                               for k in range(num_classes)] + [np.zeros(0, np.int64)]).astype(np.int64)
+        class_start = np.searchsorted(labels, np.arange(num_classes + 1)).astype(np.int64)
+        expected = rows[np.argsort(-scores[rows], kind="stable")]
+        assert np.array_equal(native.pooled_order(rows, class_start, scores), expected)
