@@ -125,7 +125,7 @@ def ladder_table(metrics: dict) -> Table:
     bold = [[c == 3 and m is not None and m == best for c in range(len(header))] for m in maps]
     return Table(header, rows, bold, caption="Seconds per image are medians over the timed test images "
                                              "after a warm-up; proposals and network timed apart; CPU s/img is "
-                                             "the process CPU time (wall far above it: the machine was busy). GFLOPs/img: "
+                                             "the process CPU time (wall far above CPU would mean the machine was busy). GFLOPs/img: "
                                              "multiply-adds of the network on one test image (proposal "
                                              "methods outside it count as time only).",
                  text_columns=3)
