@@ -54,16 +54,18 @@ int64_t pooled_order(const int64_t *rows, const int64_t *class_start, int64_t nu
     int64_t *heap = malloc(sizeof(int64_t) * (size_t)(num_classes + 1));
     int64_t *at = malloc(sizeof(int64_t) * (size_t)(num_classes + 1));
     uint64_t *head = malloc(sizeof(uint64_t) * (size_t)(num_classes + 1));
-    if (!heap || !at || !head) {
-        free(heap); free(at); free(head);
+    uint64_t *key = malloc(sizeof(uint64_t) * (size_t)(class_start[num_classes] + 1));
+    if (!heap || !at || !head || !key) {
+        free(heap); free(at); free(head); free(key);
         return -1;
     }
+    for (int64_t i = 0; i < class_start[num_classes]; i++) key[i] = score_key(scores[rows[i]]); /* one gather */
     int64_t size = 0, m = 0;
 #define BEFORE(a, b) (head[a] < head[b] || (head[a] == head[b] && (a) < (b)))
     for (int64_t k = 0; k < num_classes; k++) {
         at[k] = class_start[k];
         if (at[k] >= class_start[k + 1]) continue;
-        head[k] = score_key(scores[rows[at[k]]]);
+        head[k] = key[at[k]];
         int64_t i = size++; /* sift up */
         while (i > 0 && BEFORE(k, heap[(i - 1) / 2])) { heap[i] = heap[(i - 1) / 2]; i = (i - 1) / 2; }
         heap[i] = k;
@@ -72,7 +74,7 @@ int64_t pooled_order(const int64_t *rows, const int64_t *class_start, int64_t nu
         int64_t k = heap[0];
         out[m++] = rows[at[k]++];
         if (at[k] < class_start[k + 1]) {
-            head[k] = score_key(scores[rows[at[k]]]);
+            head[k] = key[at[k]];
         } else {
             k = heap[--size];
         }
@@ -88,6 +90,6 @@ int64_t pooled_order(const int64_t *rows, const int64_t *class_start, int64_t nu
         if (size > 0) heap[i] = k;
     }
 #undef BEFORE
-    free(heap); free(at); free(head);
+    free(heap); free(at); free(head); free(key);
     return m;
 }
