@@ -20,8 +20,6 @@ run, and the result lists the failures (the CLI then exits 1).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,23 +170,6 @@ def _write_image(path: Path, bgr: np.ndarray, inputs: set) -> None:
     atomic_write_bytes(path, data.tobytes())
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """No cyclic garbage collection inside the ``with``: for importing torch and torchvision.
-
-    Their import makes hundreds of thousands of long-lived objects, and each full
-    collection it triggers walks all of them (and, in the CLI, typer's and the config's
-    too) to free nothing: ~0.5 s of a ~3 s import on one core (benchmarks/first_detection.py).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def detect_files(paths: list[str | os.PathLike], out_dir: str | os.PathLike, weights: str | os.PathLike, *,
                  config=None, score_thresh: float | None = None, overrides=(), device: str = "auto",
                  batch_size: int | None = None, progress: bool = False,
@@ -206,7 +187,9 @@ def detect_files(paths: list[str | os.PathLike], out_dir: str | os.PathLike, wei
     check_writable(out, directory=True)
     inputs = {_file_id(file) for file, _ in files} - {None}
 
-    with _gc_paused():  # torch: only once the files are known to be fine
+    from eval.gc_pause import no_gc
+
+    with no_gc():  # torch: only once the files are known to be fine
         from detect.engine.distributed import resolve_device
         from detect.inference import load_detector, run_detector
 
