@@ -12,6 +12,7 @@ import pytest
 from eval.coco_ap import coco_precision_recall
 from eval.coco_engine import kernels, read_plain_results
 from eval.coco_io import read_coco_ground_truth, read_coco_results_flat
+from tests.eval.test_coco_ap import pycocotools_arrays
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "coco_val2014_sample"
@@ -25,21 +26,6 @@ def _arrays(gt_path, res_path, engine):
     return coco_precision_recall(truth.flat, dets, len(truth.image_ids), len(truth.class_names), engine=engine)
 
 
-def _pycocotools_arrays(gt_path, res_path):
-    import contextlib
-    import io
-
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(gt_path))
-        ev = COCOeval(gt, gt.loadRes(str(res_path)), iouType="bbox")
-        ev.evaluate()
-        ev.accumulate()
-    return ev.eval["precision"], ev.eval["recall"]
-
-
 @pytest.mark.parametrize("case", ["sample", "random", "crowds", "capped", "many_images"])
 def test_native_and_numba_give_pycocotools_arrays_bit_for_bit(coco_files, case):
     """Both engines, every cell; big enough that matching and accumulation run in several threads."""
@@ -50,7 +36,7 @@ def test_native_and_numba_give_pycocotools_arrays_bit_for_bit(coco_files, case):
         "capped": lambda: coco_files(23, max_per_pair=150),
         "many_images": lambda: coco_files(24, num_images=400, num_cats=6),
     }[case]()
-    ref_p, ref_r = _pycocotools_arrays(gt_path, res_path)
+    ref_p, ref_r = pycocotools_arrays(gt_path, res_path)
     for engine in ("native", "numba"):
         p, r = _arrays(gt_path, res_path, engine)[:2]
         np.testing.assert_array_equal(p, ref_p, err_msg=engine)
@@ -98,7 +84,7 @@ def test_plain_eval_command_line_imports_neither_typer_nor_numba(tmp_path):
     assert "RC 0 LOADED []" in out.stdout, out.stdout + out.stderr
 
 
-def test_a_shuffled_results_file_gives_pycocotools_arrays(tmp_path):
+def test_a_shuffled_results_file_givespycocotools_arrays(tmp_path):
     """Detections not listed image by image (the sort's other branch), equal scores in a new file order."""
     import json
 
@@ -106,7 +92,7 @@ def test_a_shuffled_results_file_gives_pycocotools_arrays(tmp_path):
     order = np.random.default_rng(5).permutation(len(rows))
     res = tmp_path / "shuffled.json"
     res.write_text(json.dumps([rows[i] for i in order]))
-    ref_p, ref_r = _pycocotools_arrays(SAMPLE / "instances.json", res)
+    ref_p, ref_r = pycocotools_arrays(SAMPLE / "instances.json", res)
     for engine in ("native", "numba"):
         p, r = _arrays(SAMPLE / "instances.json", res, engine)[:2]
         np.testing.assert_array_equal(p, ref_p, err_msg=engine)
